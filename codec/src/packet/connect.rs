@@ -1,0 +1,377 @@
+//! CONNECT: client request to connect to the server (3.1.1 §3.1, 5.0 §3.1).
+
+use bytes::BufMut;
+
+use crate::error::{DecodeError, EncodeError};
+use crate::packet::{check_properties, properties_len};
+use crate::property::{Properties, PropertyContext};
+use crate::topic::{MqttStr, TopicName};
+use crate::version::{ProtocolVersion, QoS};
+use crate::wire::{self, PResult};
+
+/// CONNECT. The protocol version is part of the packet: it is what a connection's decoder
+/// learns the version from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect<'a> {
+    /// Protocol name and level (§3.1.2.1, §3.1.2.2).
+    pub version: ProtocolVersion,
+    /// Clean Session (3.1.1) / Clean Start (5.0).
+    pub clean_start: bool,
+    /// Keep Alive, seconds.
+    pub keep_alive: u16,
+    /// 5.0 CONNECT properties; empty before 5.0.
+    pub properties: Properties<'a>,
+    /// Client Identifier; may be empty.
+    pub client_id: MqttStr<'a>,
+    /// Will message, when the Will Flag is set.
+    pub will: Option<Will<'a>>,
+    /// User Name.
+    pub username: Option<MqttStr<'a>>,
+    /// Password.
+    pub password: Option<&'a [u8]>,
+}
+
+/// The Will message of a CONNECT (§3.1.2.5–§3.1.2.7, §3.1.3.2–§3.1.3.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will<'a> {
+    /// Will QoS.
+    pub qos: QoS,
+    /// Will Retain.
+    pub retain: bool,
+    /// 5.0 Will Properties; empty before 5.0.
+    pub properties: Properties<'a>,
+    /// Will Topic: a non-empty topic name.
+    pub topic: TopicName<'a>,
+    /// Will Payload.
+    pub payload: &'a [u8],
+}
+
+const USERNAME: u8 = 0x80;
+const PASSWORD: u8 = 0x40;
+const WILL_RETAIN: u8 = 0x20;
+const WILL_QOS_SHIFT: u8 = 3;
+const WILL_FLAG: u8 = 0x04;
+const CLEAN_START: u8 = 0x02;
+const RESERVED: u8 = 0x01;
+
+impl<'a> Connect<'a> {
+    /// A CONNECT with no will, credentials or properties.
+    pub fn new(version: ProtocolVersion, client_id: MqttStr<'a>, clean_start: bool, keep_alive: u16) -> Self {
+        Self {
+            version,
+            clean_start,
+            keep_alive,
+            properties: Properties::EMPTY,
+            client_id,
+            will: None,
+            username: None,
+            password: None,
+        }
+    }
+
+    /// Decode a CONNECT body.
+    pub fn decode(body: &'a [u8]) -> Result<Self, DecodeError> {
+        let (rest, connect) = wire::finish(Self::parse(body))?;
+        wire::expect_end(rest)?;
+        Ok(connect)
+    }
+
+    fn parse(input: &'a [u8]) -> PResult<'a, Self> {
+        let (input, name) = wire::binary(input)?;
+        let (input, level) = wire::u8(input)?;
+        // "The protocol name MUST be the UTF-8 String "MQTT"" [MQTT-3.1.2-1]; 3.1 used
+        // "MQIsdp" with level 3.
+        let version = match (name, ProtocolVersion::from_level(level)) {
+            (b"MQTT", Some(v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5))) => v,
+            (b"MQIsdp", Some(ProtocolVersion::V3_1)) => ProtocolVersion::V3_1,
+            (b"MQTT" | b"MQIsdp", _) => return wire::fail(DecodeError::UnsupportedProtocolLevel(level)),
+            _ => return wire::fail(DecodeError::InvalidProtocolName),
+        };
+        let (input, flags) = wire::u8(input)?;
+        // "The Server MUST validate that the reserved flag in the CONNECT packet is set to
+        // 0" [MQTT-3.1.2-3].
+        if flags & RESERVED != 0 {
+            return wire::fail(DecodeError::ConnectReservedFlag);
+        }
+        let will_flag = flags & WILL_FLAG != 0;
+        let will_qos = (flags >> WILL_QOS_SHIFT) & 0b11;
+        let will_retain = flags & WILL_RETAIN != 0;
+        // "If the Will Flag is set to 0, then the Will QoS MUST be set to 0"
+        // [MQTT-3.1.2-13] and "the Will Retain Flag MUST be set to 0" [MQTT-3.1.2-15].
+        if !will_flag && (will_qos != 0 || will_retain) {
+            return wire::fail(DecodeError::WillFlagsWithoutWill);
+        }
+        // Will QoS "MUST NOT be 3 (0x03)" [MQTT-3.1.2-14].
+        let Some(will_qos) = QoS::from_u8(will_qos) else {
+            return wire::fail(DecodeError::InvalidWillQoS);
+        };
+        let has_username = flags & USERNAME != 0;
+        let has_password = flags & PASSWORD != 0;
+        // "If the User Name Flag is set to 0, the Password Flag MUST be set to 0"
+        // [MQTT-3.1.2-22] (dropped in 5.0).
+        if !version.is_v5() && has_password && !has_username {
+            return wire::fail(DecodeError::PasswordWithoutUsername);
+        }
+        let (input, keep_alive) = wire::u16(input)?;
+        let (input, properties) = v5_properties(input, version, PropertyContext::Connect)?;
+        // "The ClientID MUST be present and is the first field in the CONNECT packet
+        // Payload" [MQTT-3.1.3-3]; "The ClientID MUST be a UTF-8 Encoded String"
+        // [MQTT-3.1.3-4].
+        let (input, client_id) = wire::string(input)?;
+        let client_id = MqttStr::parse(client_id).map_err(nom::Err::Failure)?;
+        let (input, will) = if will_flag {
+            let (input, properties) = v5_properties(input, version, PropertyContext::Will)?;
+            // "The Will Topic MUST be a UTF-8 Encoded String" [MQTT-3.1.3-11]; it is the
+            // topic the will is published to, so it is a topic name.
+            let (input, topic) = wire::string(input)?;
+            let topic = topic_name(topic).map_err(nom::Err::Failure)?;
+            let (input, payload) = wire::binary(input)?;
+            (input, Some(Will { qos: will_qos, retain: will_retain, properties, topic, payload }))
+        } else {
+            (input, None)
+        };
+        // "If the User Name Flag is set to 1, a User Name MUST be present in the Payload"
+        // [MQTT-3.1.2-17]; it "MUST be a UTF-8 Encoded String" [MQTT-3.1.3-12].
+        let (input, username) = if has_username {
+            let (input, name) = wire::string(input)?;
+            (input, Some(MqttStr::parse(name).map_err(nom::Err::Failure)?))
+        } else {
+            (input, None)
+        };
+        // "If the Password Flag is set to 1, a Password MUST be present" [MQTT-3.1.2-19].
+        let (input, password) = if has_password {
+            let (input, password) = wire::binary(input)?;
+            (input, Some(password))
+        } else {
+            (input, None)
+        };
+        Ok((input, Self {
+            version,
+            clean_start: flags & CLEAN_START != 0,
+            keep_alive,
+            properties,
+            client_id,
+            will,
+            username,
+            password,
+        }))
+    }
+
+    fn flags(&self) -> u8 {
+        let mut flags = 0;
+        if self.username.is_some() {
+            flags |= USERNAME;
+        }
+        if self.password.is_some() {
+            flags |= PASSWORD;
+        }
+        if let Some(will) = &self.will {
+            flags |= WILL_FLAG | (will.qos.as_u8() << WILL_QOS_SHIFT);
+            if will.retain {
+                flags |= WILL_RETAIN;
+            }
+        }
+        if self.clean_start {
+            flags |= CLEAN_START;
+        }
+        flags
+    }
+
+    /// Bytes after the fixed header.
+    pub fn remaining_len(&self) -> usize {
+        let v = self.version;
+        let will = self.will.as_ref().map_or(0, |will| {
+            wire::sum([
+                properties_len(&will.properties, v),
+                wire::field_len(will.topic.as_bytes()),
+                wire::field_len(will.payload),
+            ])
+        });
+        wire::sum([
+            wire::field_len(v.protocol_name().as_bytes()),
+            4, // level, flags, keep alive
+            properties_len(&self.properties, v),
+            wire::field_len(self.client_id.as_bytes()),
+            will,
+            self.username.map_or(0, |name| wire::field_len(name.as_bytes())),
+            self.password.map_or(0, wire::field_len),
+        ])
+    }
+
+    /// Check what the field types do not guarantee.
+    pub fn validate(&self) -> Result<(), EncodeError> {
+        check_properties(&self.properties, PropertyContext::Connect, self.version)?;
+        if !self.version.is_v5() && self.password.is_some() && self.username.is_none() {
+            return Err(DecodeError::PasswordWithoutUsername.into());
+        }
+        if let Some(will) = &self.will {
+            check_properties(&will.properties, PropertyContext::Will, self.version)?;
+            if will.topic.is_empty() {
+                return Err(DecodeError::EmptyTopic.into());
+            }
+            wire::check_field(will.payload)?;
+        }
+        if let Some(password) = self.password {
+            wire::check_field(password)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn encode_body(&self, buf: &mut impl BufMut) {
+        let v = self.version;
+        wire::put_field(buf, v.protocol_name().as_bytes());
+        buf.put_u8(v.level());
+        buf.put_u8(self.flags());
+        buf.put_u16(self.keep_alive);
+        if v.is_v5() {
+            self.properties.encode(buf);
+        }
+        wire::put_field(buf, self.client_id.as_bytes());
+        if let Some(will) = &self.will {
+            if v.is_v5() {
+                will.properties.encode(buf);
+            }
+            wire::put_field(buf, will.topic.as_bytes());
+            wire::put_field(buf, will.payload);
+        }
+        if let Some(name) = &self.username {
+            wire::put_field(buf, name.as_bytes());
+        }
+        if let Some(password) = self.password {
+            wire::put_field(buf, password);
+        }
+    }
+}
+
+fn topic_name(text: &str) -> Result<TopicName<'_>, DecodeError> {
+    let topic = TopicName::parse(text)?;
+    if topic.is_empty() {
+        return Err(DecodeError::EmptyTopic);
+    }
+    Ok(topic)
+}
+
+/// A property block in 5.0, nothing before.
+pub(crate) fn v5_properties(
+    input: &[u8],
+    version: ProtocolVersion,
+    context: PropertyContext,
+) -> PResult<'_, Properties<'_>> {
+    if version.is_v5() { Properties::decode(input, context) } else { Ok((input, Properties::EMPTY)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Packet;
+    use crate::property::PropertyId;
+
+    fn decode(bytes: &[u8]) -> Result<Packet<'_>, DecodeError> {
+        let (first, body) = bytes.split_first().expect("non-empty");
+        Packet::decode(*first, body.get(1..).expect("one-byte remaining length"), None)
+    }
+
+    /// 3.1.1 CONNECT, client id "c", clean session, keep alive 60.
+    const V311_MINIMAL: &[u8] = &[0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'c'];
+
+    #[test]
+    fn decodes_minimal_v311_connect() {
+        let Ok(Packet::Connect(c)) = decode(V311_MINIMAL) else { panic!("not a CONNECT") };
+        assert_eq!(c.version, ProtocolVersion::V3_1_1);
+        assert!(c.clean_start);
+        assert_eq!(c.keep_alive, 60);
+        assert_eq!(c.client_id, "c");
+        assert!(c.will.is_none() && c.username.is_none() && c.password.is_none());
+    }
+
+    #[test]
+    fn decodes_v31_mqisdp_connect() {
+        let bytes = [0x10, 15, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 0x02, 0, 10, 0, 1, b'x'];
+        let Ok(Packet::Connect(c)) = decode(&bytes) else { panic!("not a CONNECT") };
+        assert_eq!(c.version, ProtocolVersion::V3_1);
+    }
+
+    #[test]
+    fn decodes_v5_connect_with_will_and_credentials() {
+        let bytes = [
+            0x10, 39, 0, 4, b'M', b'Q', b'T', b'T', 5, 0b1110_1110, 0, 30, // header, flags: user, pass, will retain, will qos 1, will, clean
+            5, 0x11, 0, 0, 0, 10, // session expiry 10
+            0, 2, b'i', b'd', // client id
+            5, 0x18, 0, 0, 0, 5, // will delay 5
+            0, 1, b'w', 0, 2, b'h', b'i', // will topic and payload
+            0, 1, b'u', 0, 1, b'p',
+        ];
+        let Ok(Packet::Connect(c)) = decode(&bytes) else { panic!("not a CONNECT: {:?}", decode(&bytes)) };
+        assert_eq!(c.properties.session_expiry_interval(), Some(10));
+        let will = c.will.expect("will");
+        assert_eq!((will.qos, will.retain, will.topic.as_str(), will.payload), (QoS::AtLeastOnce, true, "w", &b"hi"[..]));
+        assert_eq!(will.properties.will_delay_interval(), Some(5));
+        assert_eq!((c.username.map(|u| u.as_str()), c.password), (Some("u"), Some(&b"p"[..])));
+    }
+
+    fn with_flags(flags: u8) -> Vec<u8> {
+        let mut bytes = V311_MINIMAL.to_vec();
+        bytes[9] = flags;
+        bytes
+    }
+
+    #[test]
+    fn rejects_reserved_flag() {
+        assert_eq!(decode(&with_flags(0x03)), Err(DecodeError::ConnectReservedFlag));
+    }
+
+    #[test]
+    fn rejects_will_qos_or_retain_without_will_flag() {
+        assert_eq!(decode(&with_flags(0x02 | 0x08)), Err(DecodeError::WillFlagsWithoutWill));
+        assert_eq!(decode(&with_flags(0x02 | 0x20)), Err(DecodeError::WillFlagsWithoutWill));
+    }
+
+    #[test]
+    fn rejects_will_qos_3() {
+        assert_eq!(decode(&with_flags(0x02 | 0x04 | 0x18)), Err(DecodeError::InvalidWillQoS));
+    }
+
+    #[test]
+    fn rejects_password_without_username_before_v5() {
+        assert_eq!(decode(&with_flags(0x42)), Err(DecodeError::PasswordWithoutUsername));
+    }
+
+    #[test]
+    fn rejects_missing_username_field() {
+        assert_eq!(decode(&with_flags(0x82)), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn rejects_bad_protocol_name_and_level() {
+        let mut bytes = V311_MINIMAL.to_vec();
+        bytes[4] = b'X';
+        assert_eq!(decode(&bytes), Err(DecodeError::InvalidProtocolName));
+        let mut bytes = V311_MINIMAL.to_vec();
+        bytes[8] = 6;
+        assert_eq!(decode(&bytes), Err(DecodeError::UnsupportedProtocolLevel(6)));
+        assert_eq!(DecodeError::UnsupportedProtocolLevel(6).reason_code().0, 0x84);
+    }
+
+    #[test]
+    fn rejects_trailing_bytes() {
+        let mut bytes = V311_MINIMAL.to_vec();
+        bytes[1] += 1;
+        bytes.push(0);
+        assert_eq!(decode(&bytes), Err(DecodeError::TrailingBytes));
+    }
+
+    #[test]
+    fn rejects_will_topic_with_wildcard() {
+        let bytes = [0x10, 19, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x06, 0, 60, 0, 1, b'c', 0, 1, b'#', 0, 1, b'x'];
+        assert_eq!(decode(&bytes), Err(DecodeError::WildcardInTopicName));
+    }
+
+    #[test]
+    fn rejects_connack_only_property_in_connect() {
+        let bytes = [0x10, 16, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 3, 0x13, 0, 5, 0, 0];
+        assert_eq!(
+            decode(&bytes),
+            Err(DecodeError::PropertyNotAllowed { property: PropertyId::SERVER_KEEP_ALIVE, packet_type: crate::packet::PacketType::Connect })
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! Validated strings: [`MqttStr`] (any UTF-8 Encoded String), [`TopicName`] and
+//! [`TopicFilter`] (§4.7). Each can only be built by checking it, so a packet that holds
+//! them needs no re-validation when it is encoded; the `new_unchecked` constructors are
+//! the explicitly named way to build deliberately invalid packets.
+
+use core::fmt;
+use core::ops::Deref;
+
+use crate::error::{DecodeError, EncodeError};
+use crate::wire::FIELD_MAX;
+
+/// A UTF-8 Encoded String (§1.5.4): at most 65,535 bytes and no U+0000
+/// (\[MQTT-1.5.4-2\]); Rust's `str` already excludes ill-formed UTF-8 and surrogates.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MqttStr<'a>(&'a str);
+
+impl<'a> MqttStr<'a> {
+    /// Check `text` and wrap it.
+    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+        check_len(text)?;
+        Ok(Self::parse(text)?)
+    }
+
+    /// Check a string that came off the wire (its length already fits).
+    pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
+        if text.as_bytes().contains(&0) {
+            return Err(DecodeError::NullCharacter);
+        }
+        Ok(Self(text))
+    }
+
+    /// Wrap `text` without checking it: for building deliberately malformed packets.
+    pub const fn new_unchecked(text: &'a str) -> Self {
+        Self(text)
+    }
+
+    /// The string.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// A topic name (§4.7): a UTF-8 Encoded String without `+` or `#`
+/// (\[MQTT-3.3.2-2\], \[MQTT-4.7.0-1\]). It may be empty only in a 5.0 PUBLISH that
+/// carries a Topic Alias; the packet checks that.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TopicName<'a>(&'a str);
+
+impl<'a> TopicName<'a> {
+    /// Check `text` and wrap it.
+    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+        check_len(text)?;
+        Ok(Self::parse(text)?)
+    }
+
+    /// Check a string that came off the wire (its length already fits).
+    pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
+        MqttStr::parse(text)?;
+        // "The wildcard characters can be used in Topic Filters, but MUST NOT be used
+        // within a Topic Name" [MQTT-4.7.1-1] / [MQTT-4.7.0-1].
+        if text.bytes().any(|b| b == b'+' || b == b'#') {
+            return Err(DecodeError::WildcardInTopicName);
+        }
+        Ok(Self(text))
+    }
+
+    /// Wrap `text` without checking it: for building deliberately malformed packets.
+    pub const fn new_unchecked(text: &'a str) -> Self {
+        Self(text)
+    }
+
+    /// The topic.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// A topic filter (§4.7): non-empty, `#` only as the whole last level, `+` only as a
+/// whole level. In 5.0 a filter starting with `$share/` must be a well-formed shared
+/// subscription (§4.8.2); that check needs the version and is made by the packet.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TopicFilter<'a>(&'a str);
+
+impl<'a> TopicFilter<'a> {
+    /// Check `text` and wrap it.
+    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+        check_len(text)?;
+        Ok(Self::parse(text)?)
+    }
+
+    /// Check a string that came off the wire (its length already fits).
+    pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
+        MqttStr::parse(text)?;
+        check_filter(text)?;
+        Ok(Self(text))
+    }
+
+    /// Wrap `text` without checking it: for building deliberately malformed packets.
+    pub const fn new_unchecked(text: &'a str) -> Self {
+        Self(text)
+    }
+
+    /// The filter.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// For `$share/{ShareName}/{filter}`, the share name and the filter (5.0 §4.8.2).
+    pub fn shared(&self) -> Option<(&'a str, &'a str)> {
+        let rest = self.0.strip_prefix("$share/")?;
+        rest.split_once('/')
+    }
+
+    /// Check the 5.0 shared-subscription form: "The ShareName MUST NOT contain the
+    /// characters "/", "+" or "#", but MUST be followed by a "/" character. This "/"
+    /// character MUST be followed by a Topic Filter" \[MQTT-4.8.2-1\], \[MQTT-4.8.2-2\].
+    pub fn check_shared(&self) -> Result<(), DecodeError> {
+        if !self.0.starts_with("$share/") {
+            return Ok(());
+        }
+        match self.shared() {
+            Some((name, filter))
+                if !name.is_empty()
+                    && !name.contains(['+', '#'])
+                    && !filter.is_empty()
+                    && check_filter(filter).is_ok() =>
+            {
+                Ok(())
+            }
+            _ => Err(DecodeError::InvalidSharedSubscription),
+        }
+    }
+
+    /// Whether this filter matches `topic` (§4.7): `+` matches one level, `#` the parent
+    /// and any number of levels, and a filter starting with a wildcard does not match a
+    /// topic starting with `$` \[MQTT-4.7.2-1\]. Shared subscriptions match with their
+    /// inner filter.
+    pub fn matches(&self, topic: &str) -> bool {
+        let filter = self.shared().map_or(self.0, |(_, inner)| inner);
+        filter_matches(filter, topic)
+    }
+}
+
+fn check_len(text: &str) -> Result<(), EncodeError> {
+    if text.len() > FIELD_MAX { Err(EncodeError::FieldTooLong) } else { Ok(()) }
+}
+
+/// Match a plain (non-shared) filter against a topic name (§4.7).
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut topic_levels = topic.split('/');
+    for filter_level in filter.split('/') {
+        match filter_level {
+            "#" => return true,
+            "+" => {
+                if topic_levels.next().is_none() {
+                    return false;
+                }
+            }
+            level => {
+                if topic_levels.next() != Some(level) {
+                    return false;
+                }
+            }
+        }
+    }
+    topic_levels.next().is_none()
+}
+
+/// "The multi-level wildcard character MUST be specified either on its own or following a
+/// topic level separator. In either case it MUST be the last character specified in the
+/// Topic Filter" \[MQTT-4.7.1-2\]; "Where it is used, it MUST occupy an entire level of
+/// the filter" \[MQTT-4.7.1-3\]; "All Topic Names and Topic Filters MUST be at least one
+/// character long" \[MQTT-4.7.3-1\].
+fn check_filter(text: &str) -> Result<(), DecodeError> {
+    if text.is_empty() {
+        return Err(DecodeError::EmptyTopic);
+    }
+    let mut levels = text.split('/').peekable();
+    while let Some(level) = levels.next() {
+        let is_last = levels.peek().is_none();
+        match level {
+            "#" if is_last => {}
+            "+" => {}
+            _ if level.contains(['+', '#']) => return Err(DecodeError::InvalidTopicFilter),
+            _ => {}
+        }
+        if level == "#" && !is_last {
+            return Err(DecodeError::InvalidTopicFilter);
+        }
+    }
+    Ok(())
+}
+
+macro_rules! str_newtype_impls {
+    ($($ty:ident),*) => {$(
+        impl Deref for $ty<'_> {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.0
+            }
+        }
+        impl AsRef<str> for $ty<'_> {
+            fn as_ref(&self) -> &str {
+                self.0
+            }
+        }
+        impl fmt::Debug for $ty<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.0, f)
+            }
+        }
+        impl fmt::Display for $ty<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl PartialEq<str> for $ty<'_> {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $ty<'_> {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    )*};
+}
+
+str_newtype_impls!(MqttStr, TopicName, TopicFilter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_spec_filter_examples() {
+        for f in ["sport/tennis/player1/#", "sport/#", "#", "+", "+/tennis/#", "sport/+/player1", "/+", "+/+", "a//b"] {
+            assert!(TopicFilter::new(f).is_ok(), "{f}");
+        }
+    }
+
+    #[test]
+    fn rejects_spec_filter_counterexamples() {
+        for f in ["sport/tennis#", "sport/tennis/#/ranking", "sport+", "a/b+/c", "#/a", "a/#b"] {
+            assert_eq!(TopicFilter::parse(f), Err(DecodeError::InvalidTopicFilter), "{f}");
+        }
+        assert_eq!(TopicFilter::parse(""), Err(DecodeError::EmptyTopic));
+    }
+
+    #[test]
+    fn matches_like_section_4_7() {
+        let m = filter_matches;
+        assert!(m("sport/tennis/player1/#", "sport/tennis/player1"));
+        assert!(m("sport/tennis/player1/#", "sport/tennis/player1/ranking"));
+        assert!(m("sport/#", "sport"));
+        assert!(m("sport/+", "sport/"));
+        assert!(!m("sport/+", "sport"));
+        assert!(m("+/+", "/finance"));
+        assert!(m("/+", "/finance"));
+        assert!(!m("+", "/finance"));
+        assert!(!m("#", "$SYS/uptime"));
+        assert!(!m("+/monitor/Clients", "$SYS/monitor/Clients"));
+        assert!(m("$SYS/#", "$SYS/monitor/Clients"));
+        assert!(m("$SYS/monitor/+", "$SYS/monitor/Clients"));
+        assert!(!m("a/b", "a/b/c"));
+    }
+
+    #[test]
+    fn checks_shared_subscriptions() {
+        assert!(TopicFilter::new("$share/g/a/#").expect("valid").check_shared().is_ok());
+        for f in ["$share/g", "$share//a", "$share/g/"] {
+            let filter = TopicFilter::new(f).expect("valid as a plain filter");
+            assert_eq!(filter.check_shared(), Err(DecodeError::InvalidSharedSubscription), "{f}");
+        }
+        assert!(TopicFilter::new("$share/g/a").expect("valid").matches("a"));
+    }
+
+    #[test]
+    fn rejects_wildcards_in_topic_names() {
+        assert_eq!(TopicName::parse("a/+"), Err(DecodeError::WildcardInTopicName));
+        assert_eq!(TopicName::parse("a#"), Err(DecodeError::WildcardInTopicName));
+        assert_eq!(TopicName::parse("a\0"), Err(DecodeError::NullCharacter));
+    }
+}
