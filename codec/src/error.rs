@@ -197,9 +197,7 @@ impl DecodeError {
             E::InvalidVarInt => "1.5.5",
             E::InvalidUtf8 | E::NullCharacter => "1.5.4",
             E::ZeroPacketId => "2.2.1",
-            E::InvalidProtocolName | E::UnsupportedProtocolLevel(_) | E::ConnectReservedFlag => {
-                "3.1.2"
-            }
+            E::InvalidProtocolName | E::UnsupportedProtocolLevel(_) | E::ConnectReservedFlag => "3.1.2",
             E::WillFlagsWithoutWill | E::InvalidWillQoS | E::PasswordWithoutUsername => "3.1.2",
             E::ConnAckReservedFlags | E::SessionPresentOnRefusal => "3.2.2",
             E::WildcardInTopicName | E::EmptyTopic | E::InvalidTopicFilter => "4.7",
@@ -243,13 +241,9 @@ impl DecodeError {
             | E::SubscriptionOptionsReserved
             | E::InvalidSubscriptionQoS
             | E::UnknownProperty(_) => ReasonCode::MALFORMED_PACKET,
-            E::InvalidProtocolName | E::UnsupportedProtocolLevel(_) => {
-                ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
-            }
+            E::InvalidProtocolName | E::UnsupportedProtocolLevel(_) => ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
             E::WildcardInTopicName => ReasonCode::TOPIC_NAME_INVALID,
-            E::InvalidTopicFilter | E::InvalidSharedSubscription => {
-                ReasonCode::TOPIC_FILTER_INVALID
-            }
+            E::InvalidTopicFilter | E::InvalidSharedSubscription => ReasonCode::TOPIC_FILTER_INVALID,
             E::ZeroPacketId
             | E::SessionPresentOnRefusal
             | E::EmptyTopic
@@ -278,9 +272,7 @@ impl DecodeError {
             E::DupWithQoS0 => f.write_str("QoS 0 PUBLISH with DUP set"),
             E::Truncated => f.write_str("packet ends inside a field"),
             E::TrailingBytes => f.write_str("bytes remain after the last field"),
-            E::InvalidVarInt => {
-                f.write_str("variable byte integer longer than 4 bytes or not minimally encoded")
-            }
+            E::InvalidVarInt => f.write_str("variable byte integer longer than 4 bytes or not minimally encoded"),
             E::InvalidUtf8 => f.write_str("string is not well-formed UTF-8"),
             E::NullCharacter => f.write_str("string contains U+0000"),
             E::ZeroPacketId => f.write_str("packet identifier 0"),
@@ -291,9 +283,7 @@ impl DecodeError {
             E::InvalidWillQoS => f.write_str("Will QoS 3"),
             E::PasswordWithoutUsername => f.write_str("password flag set without user name flag"),
             E::ConnAckReservedFlags => f.write_str("CONNACK reserved flags are set"),
-            E::SessionPresentOnRefusal => {
-                f.write_str("CONNACK sets Session Present with a non-zero code")
-            }
+            E::SessionPresentOnRefusal => f.write_str("CONNACK sets Session Present with a non-zero code"),
             E::WildcardInTopicName => f.write_str("topic name contains a wildcard"),
             E::EmptyTopic => f.write_str("empty topic"),
             E::InvalidTopicFilter => f.write_str("topic filter misuses a wildcard"),
@@ -367,13 +357,12 @@ impl FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidRemainingLength => f.write_str(
-                "remaining length longer than 4 bytes or not minimally encoded [MQTT-1.5.5-1]",
-            ),
-            Self::PacketTooLarge { size, limit } => write!(
-                f,
-                "packet of {size} bytes exceeds the maximum packet size of {limit} bytes [MQTT §3.1.2.11.4]"
-            ),
+            Self::InvalidRemainingLength => {
+                f.write_str("remaining length longer than 4 bytes or not minimally encoded [MQTT-1.5.5-1]")
+            }
+            Self::PacketTooLarge { size, limit } => {
+                write!(f, "packet of {size} bytes exceeds the maximum packet size of {limit} bytes [MQTT §3.1.2.11.4]")
+            }
         }
     }
 }
@@ -468,12 +457,8 @@ impl fmt::Display for EncodeError {
             Self::FieldTooLong => f.write_str("string or binary field longer than 65535 bytes"),
             Self::PacketTooLarge => f.write_str("remaining length would exceed 268435455"),
             Self::NotInVersion(t) => write!(f, "{t} does not exist before MQTT 5.0"),
-            Self::PropertiesForOtherPacket => {
-                f.write_str("properties were built for another packet type")
-            }
-            Self::V5FieldInOlderVersion => {
-                f.write_str("properties or reason codes cannot be sent before MQTT 5.0")
-            }
+            Self::PropertiesForOtherPacket => f.write_str("properties were built for another packet type"),
+            Self::V5FieldInOlderVersion => f.write_str("properties or reason codes cannot be sent before MQTT 5.0"),
         }
     }
 }

@@ -127,12 +127,18 @@ mod tests {
     #[test]
     fn header_prefixes_are_incomplete() {
         assert_eq!(parse_fixed_header(&[], None, 100), Ok(Status::Incomplete { frame_len: None }));
-        assert_eq!(parse_fixed_header(&[0x30, 0x80], Some(ProtocolVersion::V5), 1000), Ok(Status::Incomplete { frame_len: None }));
+        assert_eq!(
+            parse_fixed_header(&[0x30, 0x80], Some(ProtocolVersion::V5), 1000),
+            Ok(Status::Incomplete { frame_len: None })
+        );
     }
 
     #[test]
     fn rejects_bad_first_byte_at_once() {
-        assert_eq!(parse_fixed_header(&[0x00], None, 100), Err(StreamError::Packet(DecodeError::ReservedPacketType(0))));
+        assert_eq!(
+            parse_fixed_header(&[0x00], None, 100),
+            Err(StreamError::Packet(DecodeError::ReservedPacketType(0)))
+        );
         assert_eq!(
             parse_fixed_header(&[0x80], Some(ProtocolVersion::V3_1_1), 100),
             Err(StreamError::Packet(DecodeError::InvalidFlags { packet_type: PacketType::Subscribe, flags: 0 }))

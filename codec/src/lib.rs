@@ -66,21 +66,19 @@ mod topic;
 mod version;
 mod wire;
 
-#[cfg(feature = "arbitrary")]
-mod arbitrary_impls;
 #[cfg(feature = "tokio-codec")]
 pub mod tokio_codec;
 
 pub use error::{DecodeError, EncodeError, FrameError, StreamError};
 pub use frame::{
-    DEFAULT_MAX_PACKET_SIZE, DecoderConfig, FixedHeader, MAX_RESERVE, PROTOCOL_MAX_PACKET_SIZE, Status,
-    decode_packet, parse_fixed_header,
+    DEFAULT_MAX_PACKET_SIZE, DecoderConfig, FixedHeader, MAX_RESERVE, PROTOCOL_MAX_PACKET_SIZE, Status, decode_packet,
+    parse_fixed_header,
 };
 pub use owned::OwnedPacket;
 pub use packet::{
-    Auth, ConnAck, Connect, Disconnect, Packet, PacketType, Publish, PublishQoS, PublishResponse, ReasonCodes,
-    SubAck, Subscribe, SubscribeFilters, SubscribeFiltersBuf, SubscriptionOptions, UnsubAck, Unsubscribe,
-    UnsubscribeFilters, UnsubscribeFiltersBuf, Will,
+    Auth, ConnAck, Connect, Disconnect, Packet, PacketType, Publish, PublishQoS, PublishResponse, ReasonCodes, SubAck,
+    Subscribe, SubscribeFilters, SubscribeFiltersBuf, SubscriptionOptions, UnsubAck, Unsubscribe, UnsubscribeFilters,
+    UnsubscribeFiltersBuf, Will,
 };
 pub use property::{Properties, PropertiesBuf, Property, PropertyContext, PropertyId};
 pub use reason::ReasonCode;

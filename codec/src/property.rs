@@ -304,9 +304,7 @@ impl<'a> Property<'a> {
             | P::WildcardSubscriptionAvailable(v)
             | P::SubscriptionIdentifierAvailable(v)
             | P::SharedSubscriptionAvailable(v) => buf.put_u8(v),
-            P::ServerKeepAlive(v) | P::ReceiveMaximum(v) | P::TopicAliasMaximum(v) | P::TopicAlias(v) => {
-                buf.put_u16(v)
-            }
+            P::ServerKeepAlive(v) | P::ReceiveMaximum(v) | P::TopicAliasMaximum(v) | P::TopicAlias(v) => buf.put_u16(v),
             P::MessageExpiryInterval(v)
             | P::SessionExpiryInterval(v)
             | P::WillDelayInterval(v)
@@ -371,21 +369,27 @@ fn property(input: &[u8]) -> PResult<'_, Property<'_>> {
         }
         ValueType::TwoByte => {
             let (i, v) = wire::u16(input)?;
-            (i, match id {
-                PropertyId::SERVER_KEEP_ALIVE => P::ServerKeepAlive(v),
-                PropertyId::RECEIVE_MAXIMUM => P::ReceiveMaximum(v),
-                PropertyId::TOPIC_ALIAS_MAXIMUM => P::TopicAliasMaximum(v),
-                _ => P::TopicAlias(v),
-            })
+            (
+                i,
+                match id {
+                    PropertyId::SERVER_KEEP_ALIVE => P::ServerKeepAlive(v),
+                    PropertyId::RECEIVE_MAXIMUM => P::ReceiveMaximum(v),
+                    PropertyId::TOPIC_ALIAS_MAXIMUM => P::TopicAliasMaximum(v),
+                    _ => P::TopicAlias(v),
+                },
+            )
         }
         ValueType::FourByte => {
             let (i, v) = wire::u32(input)?;
-            (i, match id {
-                PropertyId::MESSAGE_EXPIRY_INTERVAL => P::MessageExpiryInterval(v),
-                PropertyId::SESSION_EXPIRY_INTERVAL => P::SessionExpiryInterval(v),
-                PropertyId::WILL_DELAY_INTERVAL => P::WillDelayInterval(v),
-                _ => P::MaximumPacketSize(v),
-            })
+            (
+                i,
+                match id {
+                    PropertyId::MESSAGE_EXPIRY_INTERVAL => P::MessageExpiryInterval(v),
+                    PropertyId::SESSION_EXPIRY_INTERVAL => P::SessionExpiryInterval(v),
+                    PropertyId::WILL_DELAY_INTERVAL => P::WillDelayInterval(v),
+                    _ => P::MaximumPacketSize(v),
+                },
+            )
         }
         ValueType::VarInt => {
             let (i, v) = wire::var_int(input)?;
@@ -393,15 +397,18 @@ fn property(input: &[u8]) -> PResult<'_, Property<'_>> {
         }
         ValueType::Utf8 => {
             let (i, s) = wire::string(input)?;
-            (i, match id {
-                PropertyId::CONTENT_TYPE => P::ContentType(s),
-                PropertyId::RESPONSE_TOPIC => P::ResponseTopic(s),
-                PropertyId::ASSIGNED_CLIENT_IDENTIFIER => P::AssignedClientIdentifier(s),
-                PropertyId::AUTHENTICATION_METHOD => P::AuthenticationMethod(s),
-                PropertyId::RESPONSE_INFORMATION => P::ResponseInformation(s),
-                PropertyId::SERVER_REFERENCE => P::ServerReference(s),
-                _ => P::ReasonString(s),
-            })
+            (
+                i,
+                match id {
+                    PropertyId::CONTENT_TYPE => P::ContentType(s),
+                    PropertyId::RESPONSE_TOPIC => P::ResponseTopic(s),
+                    PropertyId::ASSIGNED_CLIENT_IDENTIFIER => P::AssignedClientIdentifier(s),
+                    PropertyId::AUTHENTICATION_METHOD => P::AuthenticationMethod(s),
+                    PropertyId::RESPONSE_INFORMATION => P::ResponseInformation(s),
+                    PropertyId::SERVER_REFERENCE => P::ServerReference(s),
+                    _ => P::ReasonString(s),
+                },
+            )
         }
         ValueType::Binary => {
             let (i, b) = wire::binary(input)?;
@@ -770,7 +777,10 @@ mod tests {
     #[test]
     fn rejects_duplicates_and_out_of_range_values() {
         let dup = block(&[Property::ContentType("a"), Property::ContentType("b")]);
-        assert_eq!(Properties::parse(&dup, PropertyContext::Publish), Err(DecodeError::DuplicateProperty(PropertyId::CONTENT_TYPE)));
+        assert_eq!(
+            Properties::parse(&dup, PropertyContext::Publish),
+            Err(DecodeError::DuplicateProperty(PropertyId::CONTENT_TYPE))
+        );
         let two_sub_ids = block(&[Property::SubscriptionIdentifier(1), Property::SubscriptionIdentifier(2)]);
         assert_eq!(
             Properties::parse(&two_sub_ids, PropertyContext::Subscribe),

@@ -3,7 +3,9 @@
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::disconnect::{decode_reason_and_properties, encode_reason_and_properties, reason_and_properties_len};
+use crate::packet::disconnect::{
+    decode_reason_and_properties, encode_reason_and_properties, reason_and_properties_len,
+};
 use crate::packet::{PacketType, check_properties, check_reason_code};
 use crate::property::{Properties, PropertyContext};
 use crate::reason::ReasonCode;
@@ -84,6 +86,9 @@ mod tests {
 
     #[test]
     fn rejects_invalid_reason_code() {
-        assert_eq!(Auth::decode(&[0x80], V5), Err(DecodeError::InvalidReasonCode { packet_type: PacketType::Auth, code: 0x80 }));
+        assert_eq!(
+            Auth::decode(&[0x80], V5),
+            Err(DecodeError::InvalidReasonCode { packet_type: PacketType::Auth, code: 0x80 })
+        );
     }
 }

@@ -145,16 +145,19 @@ impl<'a> Connect<'a> {
         } else {
             (input, None)
         };
-        Ok((input, Self {
-            version,
-            clean_start: flags & CLEAN_START != 0,
-            keep_alive,
-            properties,
-            client_id,
-            will,
-            username,
-            password,
-        }))
+        Ok((
+            input,
+            Self {
+                version,
+                clean_start: flags & CLEAN_START != 0,
+                keep_alive,
+                properties,
+                client_id,
+                will,
+                username,
+                password,
+            },
+        ))
     }
 
     fn flags(&self) -> u8 {
@@ -294,17 +297,55 @@ mod tests {
     #[test]
     fn decodes_v5_connect_with_will_and_credentials() {
         let bytes = [
-            0x10, 39, 0, 4, b'M', b'Q', b'T', b'T', 5, 0b1110_1110, 0, 30, // header, flags: user, pass, will retain, will qos 1, will, clean
-            5, 0x11, 0, 0, 0, 10, // session expiry 10
-            0, 2, b'i', b'd', // client id
-            5, 0x18, 0, 0, 0, 5, // will delay 5
-            0, 1, b'w', 0, 2, b'h', b'i', // will topic and payload
-            0, 1, b'u', 0, 1, b'p',
+            0x10,
+            39,
+            0,
+            4,
+            b'M',
+            b'Q',
+            b'T',
+            b'T',
+            5,
+            0b1110_1110,
+            0,
+            30, // header, flags: user, pass, will retain, will qos 1, will, clean
+            5,
+            0x11,
+            0,
+            0,
+            0,
+            10, // session expiry 10
+            0,
+            2,
+            b'i',
+            b'd', // client id
+            5,
+            0x18,
+            0,
+            0,
+            0,
+            5, // will delay 5
+            0,
+            1,
+            b'w',
+            0,
+            2,
+            b'h',
+            b'i', // will topic and payload
+            0,
+            1,
+            b'u',
+            0,
+            1,
+            b'p',
         ];
         let Ok(Packet::Connect(c)) = decode(&bytes) else { panic!("not a CONNECT: {:?}", decode(&bytes)) };
         assert_eq!(c.properties.session_expiry_interval(), Some(10));
         let will = c.will.expect("will");
-        assert_eq!((will.qos, will.retain, will.topic.as_str(), will.payload), (QoS::AtLeastOnce, true, "w", &b"hi"[..]));
+        assert_eq!(
+            (will.qos, will.retain, will.topic.as_str(), will.payload),
+            (QoS::AtLeastOnce, true, "w", &b"hi"[..])
+        );
         assert_eq!(will.properties.will_delay_interval(), Some(5));
         assert_eq!((c.username.map(|u| u.as_str()), c.password), (Some("u"), Some(&b"p"[..])));
     }
@@ -371,7 +412,10 @@ mod tests {
         let bytes = [0x10, 16, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 3, 0x13, 0, 5, 0, 0];
         assert_eq!(
             decode(&bytes),
-            Err(DecodeError::PropertyNotAllowed { property: PropertyId::SERVER_KEEP_ALIVE, packet_type: crate::packet::PacketType::Connect })
+            Err(DecodeError::PropertyNotAllowed {
+                property: PropertyId::SERVER_KEEP_ALIVE,
+                packet_type: crate::packet::PacketType::Connect
+            })
         );
     }
 }

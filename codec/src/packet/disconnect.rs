@@ -81,7 +81,11 @@ pub(crate) fn decode_reason_and_properties(
     Ok((reason_code, properties))
 }
 
-pub(crate) fn reason_and_properties_len(code: ReasonCode, properties: &Properties<'_>, version: ProtocolVersion) -> usize {
+pub(crate) fn reason_and_properties_len(
+    code: ReasonCode,
+    properties: &Properties<'_>,
+    version: ProtocolVersion,
+) -> usize {
     if !version.is_v5() || (code == ReasonCode::SUCCESS && properties.is_empty()) {
         0
     } else if properties.is_empty() {
@@ -115,7 +119,10 @@ mod tests {
     #[test]
     fn decodes_every_v5_length() {
         assert_eq!(Disconnect::decode(&[], V5).expect("valid").reason_code, ReasonCode::SUCCESS);
-        assert_eq!(Disconnect::decode(&[0x04], V5).expect("valid").reason_code, ReasonCode::DISCONNECT_WITH_WILL_MESSAGE);
+        assert_eq!(
+            Disconnect::decode(&[0x04], V5).expect("valid").reason_code,
+            ReasonCode::DISCONNECT_WITH_WILL_MESSAGE
+        );
         let d = Disconnect::decode(&[0x8E, 5, 0x11, 0, 0, 0, 9], V5).expect("valid");
         assert_eq!(d.properties.session_expiry_interval(), Some(9));
     }

@@ -352,7 +352,10 @@ pub(crate) fn properties_len(props: &crate::property::Properties<'_>, version: P
 }
 
 /// Properties can only be sent in 5.0.
-pub(crate) fn check_no_properties(props: &crate::property::Properties<'_>, version: ProtocolVersion) -> Result<(), EncodeError> {
+pub(crate) fn check_no_properties(
+    props: &crate::property::Properties<'_>,
+    version: ProtocolVersion,
+) -> Result<(), EncodeError> {
     if !version.is_v5() && !props.is_empty() {
         return Err(EncodeError::V5FieldInOlderVersion);
     }

@@ -136,7 +136,12 @@ impl<'a> Publish<'a> {
     /// Bytes after the fixed header.
     pub fn remaining_len(&self, version: ProtocolVersion) -> usize {
         let id_len = if self.qos.packet_id().is_some() { 2 } else { 0 };
-        wire::sum([wire::field_len(self.topic.as_bytes()), id_len, properties_len(&self.properties, version), self.payload.len()])
+        wire::sum([
+            wire::field_len(self.topic.as_bytes()),
+            id_len,
+            properties_len(&self.properties, version),
+            self.payload.len(),
+        ])
     }
 
     /// Check what the field types do not guarantee.

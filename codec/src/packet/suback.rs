@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn decodes_v5_suback() {
         let s = SubAck::decode(&[0, 7, 0, 0x8F, 0xA2], V5).expect("valid");
-        assert_eq!(s.reason_codes.iter().collect::<Vec<_>>(), [ReasonCode::TOPIC_FILTER_INVALID, ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED]);
+        assert_eq!(
+            s.reason_codes.iter().collect::<Vec<_>>(),
+            [ReasonCode::TOPIC_FILTER_INVALID, ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED]
+        );
     }
 
     #[test]

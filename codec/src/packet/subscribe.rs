@@ -236,7 +236,12 @@ mod tests {
         let (_, o) = s.filters.iter().next().expect("one filter");
         assert_eq!(
             o,
-            SubscriptionOptions { qos: QoS::ExactlyOnce, no_local: true, retain_as_published: true, retain_handling: RetainHandling::DoNotSend }
+            SubscriptionOptions {
+                qos: QoS::ExactlyOnce,
+                no_local: true,
+                retain_as_published: true,
+                retain_handling: RetainHandling::DoNotSend
+            }
         );
         assert_eq!(s.properties.subscription_identifiers().collect::<Vec<_>>(), [7]);
     }
@@ -249,8 +254,14 @@ mod tests {
 
     #[test]
     fn rejects_reserved_option_bits() {
-        assert_eq!(Subscribe::decode(&[0, 1, 0, 1, b'a', 0b0000_0100], V3_1_1), Err(DecodeError::SubscriptionOptionsReserved));
-        assert_eq!(Subscribe::decode(&[0, 1, 0, 0, 1, b'a', 0b0100_0000], V5), Err(DecodeError::SubscriptionOptionsReserved));
+        assert_eq!(
+            Subscribe::decode(&[0, 1, 0, 1, b'a', 0b0000_0100], V3_1_1),
+            Err(DecodeError::SubscriptionOptionsReserved)
+        );
+        assert_eq!(
+            Subscribe::decode(&[0, 1, 0, 0, 1, b'a', 0b0100_0000], V5),
+            Err(DecodeError::SubscriptionOptionsReserved)
+        );
     }
 
     #[test]

@@ -26,7 +26,11 @@ impl<'a> UnsubAck<'a> {
         let (input, packet_id) = wire::finish(wire::packet_id(body))?;
         if !version.is_v5() {
             wire::expect_end(input)?;
-            return Ok(Self { packet_id, properties: Properties::EMPTY, reason_codes: ReasonCodes::from_raw_unchecked(&[]) });
+            return Ok(Self {
+                packet_id,
+                properties: Properties::EMPTY,
+                reason_codes: ReasonCodes::from_raw_unchecked(&[]),
+            });
         }
         let (input, properties) = wire::finish(Properties::decode(input, PropertyContext::UnsubAck))?;
         let reason_codes = ReasonCodes::parse(input, PacketType::UnsubAck, version)?;
