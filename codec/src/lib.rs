@@ -86,3 +86,8 @@ pub use stream::StreamDecoder;
 pub use topic::{MqttStr, TopicFilter, TopicName, filter_matches};
 pub use version::{PacketId, ProtocolVersion, QoS, RetainHandling};
 pub use wire::{VAR_INT_MAX, var_int_len};
+
+/// The root README's examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
