@@ -1,0 +1,90 @@
+//! Will messages (§3.1.2.5, §3.1.3.2): kept per connection, published on abnormal close,
+//! possibly after the Will Delay Interval.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mqttkit_codec::{QoS, Will};
+
+use super::message::Message;
+
+/// A will as received in CONNECT.
+#[derive(Debug, Clone)]
+pub struct WillMessage {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Payload.
+    pub payload: Bytes,
+    /// Will QoS.
+    pub qos: QoS,
+    /// Will Retain.
+    pub retain: bool,
+    /// Forwarded properties.
+    pub props: Bytes,
+    /// Message Expiry Interval in seconds, applied when published.
+    pub expiry: Option<u32>,
+    /// Will Delay Interval in seconds.
+    pub delay: u32,
+}
+
+impl WillMessage {
+    /// From a CONNECT's will.
+    pub fn from_connect(will: &Will<'_>) -> Self {
+        Self {
+            topic: Arc::from(will.topic.as_str()),
+            payload: Bytes::copy_from_slice(will.payload),
+            qos: will.qos,
+            retain: will.retain,
+            props: Message::forwarded_properties(&will.properties),
+            expiry: will.properties.message_expiry_interval(),
+            delay: will.properties.will_delay_interval().unwrap_or(0),
+        }
+    }
+
+    /// The message to publish at `now` on behalf of `client`.
+    pub fn into_message(self, client: Arc<str>, now: Instant) -> Message {
+        Message {
+            topic: self.topic,
+            payload: self.payload,
+            qos: self.qos,
+            // "If the Will Flag is set to 1 and Will Retain is set to 1, the Server MUST
+            // publish the Will Message as a retained message" [MQTT-3.1.2-15]; otherwise
+            // as a non-retained message [MQTT-3.1.2-14].
+            retain: self.retain,
+            props: self.props,
+            expires_at: self.expiry.map(|s| now.checked_add(Duration::from_secs(u64::from(s))).unwrap_or(now)),
+            publisher: Some(client),
+        }
+    }
+}
+
+/// Wills waiting for their delay to pass, by client id.
+#[derive(Debug, Default)]
+pub struct PendingWills {
+    wills: BTreeMap<Arc<str>, (Instant, WillMessage)>,
+}
+
+impl PendingWills {
+    /// Schedule a will.
+    pub fn schedule(&mut self, client: Arc<str>, at: Instant, will: WillMessage) {
+        self.wills.insert(client, (at, will));
+    }
+
+    /// Cancel and return the will of `client`.
+    pub fn take(&mut self, client: &str) -> Option<WillMessage> {
+        self.wills.remove(client).map(|(_, w)| w)
+    }
+
+    /// Wills due at `now`.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(Arc<str>, WillMessage)> {
+        let due: Vec<Arc<str>> = self.wills.iter().filter(|(_, (at, _))| *at <= now).map(|(c, _)| c.clone()).collect();
+        due.into_iter().filter_map(|c| self.wills.remove(&c).map(|(_, w)| (c, w))).collect()
+    }
+
+    /// The earliest deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.wills.values().map(|(at, _)| *at).min()
+    }
+}

@@ -1,0 +1,27 @@
+//! # mqttkit-broker
+//!
+//! The reference MQTT broker of mqttkit, for MQTT 3.1, 3.1.1 and 5.0.
+//!
+//! * [`core`]: a sans-IO, deterministic protocol state machine (no sockets, no clock:
+//!   every call takes `now`), in the style of `quinn-proto`.
+//! * [`net`]: a tokio front end: a listener, one task per connection with a bounded
+//!   outbound queue, and one actor task that owns the core.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use mqttkit_broker::{Broker, Config};
+//! let config = Config { listen: "127.0.0.1:0".into(), ..Config::default() };
+//! let broker = Broker::start(config).await?;
+//! println!("listening on {}", broker.local_addr());
+//! broker.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod core;
+pub mod net;
+
+pub use crate::config::Config;
+pub use crate::net::{Broker, BrokerHandle};

@@ -1,0 +1,90 @@
+//! A minimal raw MQTT client over TCP built on the codec, for integration tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mqttkit_broker::{Broker, BrokerHandle, Config};
+use mqttkit_codec::{
+    Connect, MqttStr, OwnedPacket, Packet, PacketId, Properties, ProtocolVersion, Publish, PublishQoS, QoS,
+    StreamDecoder, Subscribe, SubscribeFiltersBuf, SubscriptionOptions, TopicFilter, TopicName,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub async fn start(config: Config) -> BrokerHandle {
+    Broker::start(Config { listen: "127.0.0.1:0".into(), ..config }).await.unwrap()
+}
+
+pub fn test_config() -> Config {
+    Config { sys_interval_secs: 0, ..Config::default() }
+}
+
+#[derive(Debug)]
+pub struct Client {
+    pub stream: TcpStream,
+    pub decoder: StreamDecoder,
+    pub version: ProtocolVersion,
+}
+
+impl Client {
+    pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        Self { stream, decoder: StreamDecoder::with_version(version), version }
+    }
+
+    /// Connect and return the CONNACK.
+    pub async fn connect(addr: SocketAddr, version: ProtocolVersion, id: &str, clean: bool) -> (Self, OwnedPacket) {
+        let mut c = Self::open(addr, version).await;
+        c.send(&Packet::Connect(Connect::new(version, MqttStr::new(id).unwrap(), clean, 30))).await;
+        let ack = c.recv().await.expect("CONNACK");
+        (c, ack)
+    }
+
+    pub async fn send(&mut self, packet: &Packet<'_>) {
+        let mut buf = Vec::new();
+        packet.encode(self.version, &mut buf).unwrap();
+        self.stream.write_all(&buf).await.unwrap();
+    }
+
+    pub async fn subscribe(&mut self, filter: &str, qos: QoS) {
+        let mut f = SubscribeFiltersBuf::new();
+        f.push(TopicFilter::new(filter).unwrap(), SubscriptionOptions::qos(qos));
+        let sub = Subscribe {
+            packet_id: PacketId::new(1).unwrap(),
+            properties: Properties::EMPTY,
+            filters: f.filters(self.version).unwrap(),
+        };
+        self.send(&Packet::Subscribe(sub)).await;
+        let ack = self.recv().await.expect("SUBACK");
+        assert!(matches!(ack.packet().unwrap(), Packet::SubAck(_)));
+    }
+
+    pub async fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, id: u16) {
+        let q = match qos {
+            QoS::AtMostOnce => PublishQoS::AtMostOnce,
+            q => PublishQoS::new(q, PacketId::new(id).unwrap()),
+        };
+        self.send(&Packet::Publish(Publish::new(TopicName::new(topic).unwrap(), q, payload))).await;
+    }
+
+    /// The next packet, or `None` on EOF. Panics after 10 s.
+    pub async fn recv(&mut self) -> Option<OwnedPacket> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match self.decoder.next_packet() {
+                    Ok(Some(p)) => return Some(OwnedPacket::from_packet(&p, self.version).unwrap()),
+                    Ok(None) => {}
+                    Err(e) => panic!("client decode error: {e}"),
+                }
+                let n = self.stream.read_buf(self.decoder.read_buffer()).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+            }
+        })
+        .await
+        .expect("timed out waiting for a packet")
+    }
+}
