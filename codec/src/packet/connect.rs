@@ -69,6 +69,19 @@ impl<'a> Connect<'a> {
         }
     }
 
+    /// The protocol version a CONNECT body announces, read from its protocol name and
+    /// level alone — so that a server can answer a CONNECT that fails validation in the
+    /// client's own version (e.g. a 5.0 CONNACK 0x81 or a 3.1.1 return code).
+    pub fn peek_version(body: &[u8]) -> Option<ProtocolVersion> {
+        let (input, name) = wire::binary(body).ok()?;
+        let (_, level) = wire::u8(input).ok()?;
+        match (name, ProtocolVersion::from_level(level)?) {
+            (b"MQTT", v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5)) => Some(v),
+            (b"MQIsdp", ProtocolVersion::V3_1) => Some(ProtocolVersion::V3_1),
+            _ => None,
+        }
+    }
+
     /// Decode a CONNECT body.
     pub fn decode(body: &'a [u8]) -> Result<Self, DecodeError> {
         let (rest, connect) = wire::finish(Self::parse(body))?;
@@ -354,6 +367,15 @@ mod tests {
         let mut bytes = V311_MINIMAL.to_vec();
         bytes[9] = flags;
         bytes
+    }
+
+    #[test]
+    fn peeks_version_of_invalid_connect() {
+        let mut bytes = with_flags(0x03);
+        assert_eq!(Connect::peek_version(&bytes[2..]), Some(ProtocolVersion::V3_1_1));
+        bytes[8] = 7;
+        assert_eq!(Connect::peek_version(&bytes[2..]), None);
+        assert_eq!(Connect::peek_version(&[0, 4, b'M']), None);
     }
 
     #[test]

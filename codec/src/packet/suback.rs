@@ -77,6 +77,11 @@ pub struct SubAck<'a> {
 }
 
 impl<'a> SubAck<'a> {
+    /// A SUBACK without properties.
+    pub const fn new(packet_id: PacketId, reason_codes: ReasonCodes<'a>) -> Self {
+        Self { packet_id, properties: Properties::EMPTY, reason_codes }
+    }
+
     /// Decode a SUBACK body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         let (input, packet_id) = wire::finish(wire::packet_id(body))?;

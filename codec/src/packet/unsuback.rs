@@ -21,6 +21,16 @@ pub struct UnsubAck<'a> {
 }
 
 impl<'a> UnsubAck<'a> {
+    /// A 3.1.1 UNSUBACK: just the packet identifier.
+    pub const fn v3(packet_id: PacketId) -> Self {
+        Self { packet_id, properties: Properties::EMPTY, reason_codes: ReasonCodes::from_raw_unchecked(&[]) }
+    }
+
+    /// A 5.0 UNSUBACK without properties.
+    pub const fn new(packet_id: PacketId, reason_codes: ReasonCodes<'a>) -> Self {
+        Self { packet_id, properties: Properties::EMPTY, reason_codes }
+    }
+
     /// Decode an UNSUBACK body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         let (input, packet_id) = wire::finish(wire::packet_id(body))?;
