@@ -1,0 +1,213 @@
+//! One raw, codec-level client connection: bytes out exactly as the scenario wrote them,
+//! packets in through a reader task, everything recorded in the scenario's trace.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mqttkit_codec::{PROTOCOL_MAX_PACKET_SIZE, Packet, Status, parse_fixed_header};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::observed::{Observed, spaced_hex};
+use crate::outcome::{Direction, TraceEntry};
+use crate::transport::{Connector, Reader, Writer};
+use crate::version::Version;
+
+/// The packet trace of one scenario run, shared by its connections.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    start: Instant,
+    entries: Arc<Mutex<Vec<TraceEntry>>>,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Self { start: Instant::now(), entries: Arc::default() }
+    }
+}
+
+impl Trace {
+    /// Record one entry.
+    pub fn record(&self, client: &str, direction: Direction, summary: String, bytes: &[u8]) {
+        let entry = TraceEntry {
+            at_ms: u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            client: client.to_owned(),
+            direction,
+            summary,
+            hex: spaced_hex(bytes),
+        };
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(entry);
+    }
+
+    /// Everything recorded so far.
+    pub fn entries(&self) -> Vec<TraceEntry> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// Something that happened on a connection.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A packet arrived (possibly `MALFORMED`).
+    Packet(Observed),
+    /// The connection ended, with how.
+    Closed(String),
+}
+
+/// Decode a frame of `version` for display and matching.
+pub fn decode_frame(frame: &[u8], version: Version) -> Observed {
+    match parse_fixed_header(frame, Some(version.protocol()), PROTOCOL_MAX_PACKET_SIZE) {
+        Ok(Status::Complete(header)) if header.frame_len() == frame.len() => {
+            let body = frame.get(header.header_len..).unwrap_or_default();
+            match Packet::decode(header.first_byte, body, Some(version.protocol())) {
+                Ok(packet) => Observed::from_packet(&packet),
+                Err(e) => Observed::malformed(e.to_string()),
+            }
+        }
+        Ok(Status::Complete(_)) => Observed::malformed("length does not match the bytes".into()),
+        Ok(Status::Incomplete { .. }) => Observed::malformed("incomplete packet".into()),
+        Err(e) => Observed::malformed(e.to_string()),
+    }
+}
+
+/// A live connection.
+#[derive(Debug)]
+pub struct Connection {
+    name: String,
+    version: Version,
+    writer: Option<Writer>,
+    events: mpsc::UnboundedReceiver<Event>,
+    reader: JoinHandle<()>,
+    closed: Option<String>,
+    trace: Trace,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Connection {
+    /// Open the network connection.
+    pub async fn open(connector: &Connector, name: &str, version: Version, trace: Trace) -> std::io::Result<Self> {
+        let (reader, writer) = connector.connect().await?;
+        trace.record(name, Direction::Event, format!("connected to {}", connector.address()), &[]);
+        let (sender, events) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(reader, sender, name.to_owned(), version, trace.clone()));
+        Ok(Self { name: name.to_owned(), version, writer: Some(writer), events, reader, closed: None, trace })
+    }
+
+    /// Send bytes; a failure is recorded and returned (the broker may have closed).
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let summary = decode_frame(bytes, self.version).to_string();
+        self.trace.record(&self.name, Direction::Sent, summary, bytes);
+        let Some(writer) = self.writer.as_mut() else {
+            return Err("the connection is already closed".into());
+        };
+        if let Err(e) = writer.write(bytes).await {
+            let message = format!("send failed: {e}");
+            self.trace.record(&self.name, Direction::Event, message.clone(), &[]);
+            return Err(message);
+        }
+        Ok(())
+    }
+
+    /// The next event before `deadline`; `None` on timeout. After the connection closed,
+    /// keeps returning `Closed`.
+    pub async fn next_event(&mut self, deadline: tokio::time::Instant) -> Option<Event> {
+        if let Some(how) = &self.closed {
+            return Some(Event::Closed(how.clone()));
+        }
+        match tokio::time::timeout_at(deadline, self.events.recv()).await {
+            Err(_) => None,
+            Ok(Some(Event::Closed(how))) => {
+                self.closed = Some(how.clone());
+                Some(Event::Closed(how))
+            }
+            Ok(Some(event)) => Some(event),
+            Ok(None) => {
+                let how = "the reader stopped".to_owned();
+                self.closed = Some(how.clone());
+                Some(Event::Closed(how))
+            }
+        }
+    }
+
+    /// Whether the broker has been seen to close the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Close the sending side cleanly (after a DISCONNECT) and stop reading.
+    pub async fn close(mut self) {
+        if let Some(mut writer) = self.writer.take() {
+            writer.shutdown().await;
+        }
+        self.trace.record(&self.name, Direction::Event, "closed by runner".into(), &[]);
+    }
+
+    /// Drop the connection without DISCONNECT.
+    pub fn abort(mut self) {
+        self.writer = None;
+        self.reader.abort();
+        self.trace.record(&self.name, Direction::Event, "dropped by runner (no DISCONNECT)".into(), &[]);
+    }
+}
+
+async fn read_loop(
+    mut reader: Reader,
+    events: mpsc::UnboundedSender<Event>,
+    name: String,
+    version: Version,
+    trace: Trace,
+) {
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut stream_dead = false;
+    loop {
+        let chunk = match reader.read().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                let how = if buffer.is_empty() {
+                    "closed by broker".to_owned()
+                } else {
+                    format!("closed by broker with {} bytes of an incomplete packet", buffer.len())
+                };
+                trace.record(&name, Direction::Event, how.clone(), &buffer);
+                let _ = events.send(Event::Closed(how));
+                return;
+            }
+            Err(e) => {
+                let how = format!("connection error: {e}");
+                trace.record(&name, Direction::Event, how.clone(), &[]);
+                let _ = events.send(Event::Closed(how));
+                return;
+            }
+        };
+        if stream_dead {
+            trace.record(&name, Direction::Received, "bytes after a malformed packet (ignored)".into(), &chunk);
+            continue;
+        }
+        buffer.extend_from_slice(&chunk);
+        loop {
+            match parse_fixed_header(&buffer, Some(version.protocol()), PROTOCOL_MAX_PACKET_SIZE) {
+                Ok(Status::Complete(header)) if buffer.len() >= header.frame_len() => {
+                    let rest = buffer.split_off(header.frame_len());
+                    let frame = std::mem::replace(&mut buffer, rest);
+                    let observed = decode_frame(&frame, version);
+                    trace.record(&name, Direction::Received, observed.to_string(), &frame);
+                    let _ = events.send(Event::Packet(observed));
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    let observed = Observed::malformed(e.to_string());
+                    trace.record(&name, Direction::Received, observed.to_string(), &buffer);
+                    let _ = events.send(Event::Packet(observed));
+                    buffer.clear();
+                    stream_dead = true;
+                    break;
+                }
+            }
+        }
+    }
+}

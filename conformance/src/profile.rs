@@ -1,0 +1,96 @@
+//! Broker profiles (`--broker-profile FILE`): what cannot be discovered over the wire.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::version::Version;
+
+/// A broker profile.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Broker name and version, for reports.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A topic the broker refuses to let the runner publish or subscribe to (available to
+    /// scenarios as `{refused_topic}`; scenarios needing it require `refused-topic`).
+    #[serde(default)]
+    pub refused_topic: Option<String>,
+    /// User name for every connection (overridden by `--username`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for every connection (overridden by `--password`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Limits, e.g. `max_qos = 1`, `max_packet_size = 65536`, `max_keep_alive = 60`.
+    #[serde(default)]
+    pub limits: BTreeMap<String, u64>,
+    /// Capabilities the broker lacks (`retain`, `qos2`, `wildcard-subscriptions`,
+    /// `shared-subscriptions`, `subscription-identifiers`, `will`, `websocket`, …).
+    #[serde(default)]
+    pub unsupported: Vec<String>,
+    /// Known deviations.
+    #[serde(default, rename = "deviation")]
+    pub deviations: Vec<Deviation>,
+}
+
+/// A known deviation: a failure of these scenarios is reported as `known-deviation`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deviation {
+    /// Scenario id (or id prefix ending in `.`).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// Statement id: every scenario citing it.
+    #[serde(default)]
+    pub statement: Option<String>,
+    /// Versions it applies to (default: all).
+    #[serde(default)]
+    pub versions: Vec<String>,
+    /// Why the broker behaves this way.
+    pub reason: String,
+    /// What was observed.
+    #[serde(default)]
+    pub evidence: Option<String>,
+}
+
+impl Profile {
+    /// Load a profile file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let profile: Self = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(1, |s| text.get(..s.start).unwrap_or_default().matches('\n').count() + 1);
+            format!("{}:{line}: {}", path.display(), e.message())
+        })?;
+        for deviation in &profile.deviations {
+            if deviation.scenario.is_none() && deviation.statement.is_none() {
+                return Err(format!("{}: a [[deviation]] needs `scenario` or `statement`", path.display()));
+            }
+            for v in &deviation.versions {
+                v.parse::<Version>().map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        Ok(profile)
+    }
+
+    /// The deviation covering this scenario run, if any.
+    pub fn deviation_for(&self, scenario_id: &str, statements: &[String], version: Version) -> Option<&Deviation> {
+        self.deviations.iter().find(|d| {
+            let version_ok =
+                d.versions.is_empty() || d.versions.iter().any(|v| v.parse::<Version>().ok() == Some(version));
+            let scenario_ok = d
+                .scenario
+                .as_deref()
+                .is_some_and(|s| s == scenario_id || (s.ends_with('.') && scenario_id.starts_with(s)));
+            let statement_ok = d.statement.as_deref().is_some_and(|s| statements.iter().any(|id| id == s));
+            version_ok && (scenario_ok || statement_ok)
+        })
+    }
+
+    /// Whether the profile says the broker lacks `capability`.
+    pub fn lacks(&self, capability: &str) -> bool {
+        self.unsupported.iter().any(|c| c == capability)
+    }
+}

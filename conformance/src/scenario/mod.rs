@@ -1,0 +1,324 @@
+//! Scenarios: the data model, the TOML parser (errors carry file:line) and loading of the
+//! built-in and user scenario directories.
+
+mod parse;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use include_dir::{Dir, include_dir};
+use serde::Serialize;
+
+use crate::catalogue::Catalogue;
+use crate::matcher::{PacketPattern, ValuePattern};
+use crate::outgoing::{ConnectSpec, OutgoingPacket};
+use crate::version::Version;
+
+pub use parse::parse_scenario;
+
+static BUILT_IN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
+
+/// The strength of the obligation a scenario checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Level {
+    /// MUST / MUST NOT.
+    #[serde(rename = "MUST")]
+    Must,
+    /// SHOULD / SHOULD NOT.
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// MAY.
+    #[serde(rename = "MAY")]
+    May,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Must => "MUST",
+            Self::Should => "SHOULD",
+            Self::May => "MAY",
+        })
+    }
+}
+
+/// One scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Stable id, e.g. `retain.replaced-by-newer`.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// Longer explanation, if any.
+    pub description: Option<String>,
+    /// Level.
+    pub level: Level,
+    /// Versions it runs under.
+    pub versions: Vec<Version>,
+    /// Statement ids checked, per version.
+    pub statements: BTreeMap<Version, Vec<String>>,
+    /// Tags (`qos`, `retain`, …).
+    pub tags: Vec<String>,
+    /// Capabilities the broker needs (`retain`, `qos2`, `wildcard-subscriptions`, …).
+    pub requires: Vec<String>,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+    /// Where the scenario came from (file path, `builtin:` for embedded ones).
+    pub source: String,
+}
+
+impl Scenario {
+    /// Statement ids for one version.
+    pub fn statements_for(&self, version: Version) -> &[String] {
+        self.statements.get(&version).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Whether `--only`/`--skip` selector `sel` names this scenario: its id (or an id prefix
+    /// ending in `.`), a tag, a statement id, or a section (`3.3` matches `MQTT-3.3.1-5`).
+    pub fn is_selected_by(&self, selector: &str, catalogue: &Catalogue) -> bool {
+        if self.id == selector || (selector.ends_with('.') && self.id.starts_with(selector)) {
+            return true;
+        }
+        if self.tags.iter().any(|t| t == selector) {
+            return true;
+        }
+        self.statements.iter().any(|(version, ids)| {
+            ids.iter().any(|id| {
+                id == selector
+                    || catalogue
+                        .section_of(*version, id)
+                        .is_some_and(|section| section == selector || section.starts_with(&format!("{selector}.")))
+            })
+        })
+    }
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Line in the scenario file.
+    pub line: usize,
+    /// Versions the step applies to (`None`: all of the scenario's).
+    pub versions: Option<Vec<Version>>,
+    /// A note printed with a failure of this step.
+    pub note: Option<String>,
+    /// What to do.
+    pub action: Action,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Open the network connection only.
+    Open {
+        /// Client name.
+        client: String,
+    },
+    /// Open (if needed), send CONNECT and expect CONNACK.
+    Connect {
+        /// Client name.
+        client: String,
+        /// The CONNECT.
+        connect: ConnectSpec,
+        /// What the CONNACK must look like; `None`: success, and a refusal is inconclusive.
+        connack: Option<Expectation>,
+        /// Seconds to wait for the CONNACK.
+        timeout: f64,
+    },
+    /// Send one packet.
+    Send {
+        /// Client name.
+        client: String,
+        /// The packet.
+        packet: OutgoingPacket,
+    },
+    /// Expect packets.
+    Expect {
+        /// Client name.
+        client: String,
+        /// The packets.
+        expectation: Expectation,
+        /// Seconds to wait.
+        timeout: f64,
+        /// Acknowledge QoS 1 / 2 PUBLISH packets matched (PUBACK, or PUBREC-PUBREL-PUBCOMP).
+        ack: bool,
+    },
+    /// Expect no packet during a window.
+    ExpectNothing {
+        /// Client name.
+        client: String,
+        /// Seconds.
+        window: f64,
+    },
+    /// Expect the server to close the connection.
+    ExpectClosed {
+        /// Client name.
+        client: String,
+        /// Reason codes acceptable in a DISCONNECT sent before closing.
+        disconnect_reason: Option<ValuePattern>,
+        /// Packets tolerated before the close.
+        allow: Vec<PacketPattern>,
+        /// Seconds to wait.
+        timeout: f64,
+    },
+    /// Sleep.
+    Wait {
+        /// Seconds.
+        seconds: f64,
+    },
+    /// Send DISCONNECT and close.
+    Disconnect {
+        /// Client name.
+        client: String,
+        /// The DISCONNECT.
+        packet: OutgoingPacket,
+    },
+    /// Close the network connection without DISCONNECT.
+    Drop {
+        /// Client name.
+        client: String,
+    },
+}
+
+impl Action {
+    /// The client the step acts on.
+    pub fn client(&self) -> Option<&str> {
+        match self {
+            Self::Open { client }
+            | Self::Connect { client, .. }
+            | Self::Send { client, .. }
+            | Self::Expect { client, .. }
+            | Self::ExpectNothing { client, .. }
+            | Self::ExpectClosed { client, .. }
+            | Self::Disconnect { client, .. }
+            | Self::Drop { client } => Some(client),
+            Self::Wait { .. } => None,
+        }
+    }
+}
+
+/// Expected packets: each entry is a set of alternatives for one packet.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// One entry per packet; each a list of acceptable patterns.
+    pub packets: Vec<Vec<PacketPattern>>,
+    /// Whether the packets may arrive in any order.
+    pub in_any_order: bool,
+}
+
+/// A scenario file that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// File.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// The scenarios embedded in the binary.
+pub fn built_in() -> Result<Vec<Scenario>, Vec<LoadError>> {
+    let mut files = Vec::new();
+    collect_embedded(&BUILT_IN, &mut files);
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    parse_all(files.into_iter().map(|(path, text)| (format!("scenarios/{path}"), text)))
+}
+
+fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(String, String)>) {
+    for file in dir.files() {
+        if file.path().extension().is_some_and(|e| e == "toml") {
+            let text = file.contents_utf8().unwrap_or_default().to_owned();
+            out.push((file.path().display().to_string(), text));
+        }
+    }
+    for sub in dir.dirs() {
+        collect_embedded(sub, out);
+    }
+}
+
+/// The scenarios in a directory tree (`*.toml`).
+pub fn from_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    walk(dir, &mut files, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    files.sort();
+    let mut texts = Vec::new();
+    for path in files {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => texts.push((path.display().to_string(), text)),
+            Err(e) => errors.push(LoadError { file: path.display().to_string(), line: 0, message: e.to_string() }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    parse_all(texts.into_iter())
+}
+
+fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>, errors: &mut Vec<LoadError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            errors.push(LoadError { file: dir.display().to_string(), line: 0, message: e.to_string() });
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, files, errors);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+}
+
+fn parse_all(files: impl Iterator<Item = (String, String)>) -> Result<Vec<Scenario>, Vec<LoadError>> {
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for (file, text) in files {
+        match parse_scenario(&file, &text) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() { Ok(scenarios) } else { Err(errors) }
+}
+
+/// Check scenario ids are unique and every cited statement is in the catalogue.
+pub fn check(scenarios: &[Scenario], catalogue: &Catalogue) -> Vec<LoadError> {
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for scenario in scenarios {
+        if let Some(first) = seen.insert(&scenario.id, &scenario.source) {
+            errors.push(LoadError {
+                file: scenario.source.clone(),
+                line: 1,
+                message: format!("scenario id `{}` is also used by {first}", scenario.id),
+            });
+        }
+        for (version, ids) in &scenario.statements {
+            for id in ids {
+                if !catalogue.contains(*version, id) {
+                    errors.push(LoadError {
+                        file: scenario.source.clone(),
+                        line: 1,
+                        message: format!("statement `{id}` is not in the {version} catalogue"),
+                    });
+                }
+            }
+        }
+    }
+    errors
+}

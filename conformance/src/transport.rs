@@ -1,0 +1,357 @@
+//! Broker addresses and the byte transports to them: TCP, TLS (rustls), WebSocket and
+//! secure WebSocket (subprotocol `mqtt`).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// How to reach the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `mqtt://`
+    Tcp,
+    /// `mqtts://`
+    Tls,
+    /// `ws://`
+    Ws,
+    /// `wss://`
+    Wss,
+}
+
+/// A parsed broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// Scheme.
+    pub scheme: Scheme,
+    /// Host name or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// WebSocket path.
+    pub path: String,
+}
+
+impl Address {
+    /// Parse `mqtt://host:port`, `mqtts://…`, `ws://host:port/path`, `wss://…`; a bare
+    /// `host:port` means `mqtt://`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (scheme, rest) = match text.split_once("://") {
+            Some(("mqtt" | "tcp", rest)) => (Scheme::Tcp, rest),
+            Some(("mqtts" | "ssl" | "tls", rest)) => (Scheme::Tls, rest),
+            Some(("ws", rest)) => (Scheme::Ws, rest),
+            Some(("wss", rest)) => (Scheme::Wss, rest),
+            Some((other, _)) => return Err(format!("unknown scheme `{other}://` (use mqtt, mqtts, ws or wss)")),
+            None => (Scheme::Tcp, text),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let default_port = match scheme {
+            Scheme::Tcp => 1883,
+            Scheme::Tls => 8883,
+            Scheme::Ws => 80,
+            Scheme::Wss => 443,
+        };
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) = bracketed.split_once(']').ok_or("unclosed `[` in IPv6 address")?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| format!("bad port `{p}`"))?,
+                None => default_port,
+            };
+            (host.to_owned(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host.to_owned(), port.parse().map_err(|_| format!("bad port `{port}`"))?),
+                None => (authority.to_owned(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("no host in `{text}`"));
+        }
+        let path = if path.is_empty() { "/mqtt".to_owned() } else { path.to_owned() };
+        Ok(Self { scheme, host, port, path })
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        match self.scheme {
+            Scheme::Tcp => write!(f, "mqtt://{host}:{}", self.port),
+            Scheme::Tls => write!(f, "mqtts://{host}:{}", self.port),
+            Scheme::Ws => write!(f, "ws://{host}:{}{}", self.port, self.path),
+            Scheme::Wss => write!(f, "wss://{host}:{}{}", self.port, self.path),
+        }
+    }
+}
+
+/// TLS settings from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// CA certificates (PEM) to trust instead of the built-in web roots.
+    pub cafile: Option<PathBuf>,
+    /// Client certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Accept any server certificate.
+    pub insecure: bool,
+}
+
+/// Everything needed to open connections to one broker.
+#[derive(Clone)]
+pub struct Connector {
+    address: Address,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector").field("address", &self.address).field("tls", &self.tls.is_some()).finish()
+    }
+}
+
+/// Any byte stream a connection can run over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+/// A boxed byte stream.
+pub type BoxedIo = Box<dyn Io>;
+
+impl Connector {
+    /// Prepare connections to `address` (loading TLS material now, so errors show early).
+    pub fn new(address: Address, tls: &TlsOptions) -> Result<Self, String> {
+        let tls = match address.scheme {
+            Scheme::Tls | Scheme::Wss => Some(Arc::new(tls_config(tls)?)),
+            Scheme::Tcp | Scheme::Ws => None,
+        };
+        Ok(Self { address, tls })
+    }
+
+    /// The address.
+    pub const fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Open one connection.
+    pub async fn connect(&self) -> io::Result<(Reader, Writer)> {
+        let tcp = TcpStream::connect((self.address.host.as_str(), self.address.port)).await?;
+        tcp.set_nodelay(true)?;
+        let stream: BoxedIo = match &self.tls {
+            Some(config) => {
+                let name = ServerName::try_from(self.address.host.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+                Box::new(connector.connect(name, tcp).await?)
+            }
+            None => Box::new(tcp),
+        };
+        match self.address.scheme {
+            Scheme::Tcp | Scheme::Tls => {
+                let (read, write) = tokio::io::split(stream);
+                Ok((Reader::Stream(read), Writer::Stream(write)))
+            }
+            Scheme::Ws | Scheme::Wss => {
+                let url = format!(
+                    "{}://{}:{}{}",
+                    if self.address.scheme == Scheme::Ws { "ws" } else { "wss" },
+                    self.address.host,
+                    self.address.port,
+                    self.address.path
+                );
+                let mut request = url.into_client_request().map_err(io::Error::other)?;
+                request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+                let (ws, _response) =
+                    tokio_tungstenite::client_async(request, stream).await.map_err(io::Error::other)?;
+                let (sink, stream) = ws.split();
+                Ok((Reader::WebSocket(stream), Writer::WebSocket(sink)))
+            }
+        }
+    }
+}
+
+/// The receiving half of a connection.
+pub enum Reader {
+    /// TCP or TLS.
+    Stream(ReadHalf<BoxedIo>),
+    /// WebSocket.
+    WebSocket(SplitStream<WebSocketStream<BoxedIo>>),
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reader")
+    }
+}
+
+impl Reader {
+    /// The next bytes; `Ok(None)` when the peer closed the connection.
+    pub async fn read(&mut self) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            Self::Stream(read) => {
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = read.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.truncate(n);
+                Ok(Some(buf))
+            }
+            Self::WebSocket(stream) => loop {
+                match stream.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(None),
+                    Some(Ok(Message::Binary(bytes))) => return Ok(Some(bytes.to_vec())),
+                    Some(Ok(Message::Text(text))) => return Ok(Some(text.as_bytes().to_vec())),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(io::Error::other(e)),
+                }
+            },
+        }
+    }
+}
+
+/// The sending half of a connection.
+pub enum Writer {
+    /// TCP or TLS.
+    Stream(WriteHalf<BoxedIo>),
+    /// WebSocket.
+    WebSocket(SplitSink<WebSocketStream<BoxedIo>, Message>),
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Writer {
+    /// Send bytes (one WebSocket binary message per call).
+    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Stream(write) => {
+                write.write_all(bytes).await?;
+                write.flush().await
+            }
+            Self::WebSocket(sink) => sink.send(Message::binary(bytes.to_vec())).await.map_err(io::Error::other),
+        }
+    }
+
+    /// Close the sending direction.
+    pub async fn shutdown(&mut self) {
+        match self {
+            Self::Stream(write) => {
+                let _ = write.shutdown().await;
+            }
+            Self::WebSocket(sink) => {
+                let _ = sink.close().await;
+            }
+        }
+    }
+}
+
+fn tls_config(options: &TlsOptions) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder = if options.insecure {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        match &options.cafile {
+            Some(path) => {
+                let certs = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| format!("--cafile {}: {e}", path.display()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("--cafile {}: {e}", path.display()))?;
+                let (added, _) = roots.add_parsable_certificates(certs);
+                if added == 0 {
+                    return Err(format!("--cafile {}: no usable certificate", path.display()));
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        builder.with_root_certificates(roots)
+    };
+    match (&options.cert, &options.key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| format!("--cert {}: {e}", cert.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--cert {}: {e}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--key {}: {e}", key.display()))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("client certificate: {e}"))
+        }
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err("--cert and --key go together".into()),
+    }
+}
+
+/// `--insecure`: accepts any server certificate (signatures are still checked).
+#[derive(Debug)]
+struct AcceptAnyServerCert {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_addresses() {
+        let a = Address::parse("mqtt://127.0.0.1:1884").expect("valid");
+        assert_eq!((a.scheme, a.host.as_str(), a.port), (Scheme::Tcp, "127.0.0.1", 1884));
+        let a = Address::parse("wss://example.org/ws").expect("valid");
+        assert_eq!((a.scheme, a.port, a.path.as_str()), (Scheme::Wss, 443, "/ws"));
+        let a = Address::parse("mqtts://[::1]").expect("valid");
+        assert_eq!((a.host.as_str(), a.port), ("::1", 8883));
+        assert!(Address::parse("http://x").is_err());
+    }
+}
