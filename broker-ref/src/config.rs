@@ -32,6 +32,11 @@ pub struct Config {
     pub max_topic_levels: usize,
     /// Seconds a new connection has to send CONNECT.
     pub connect_timeout_secs: u64,
+    /// Server Keep Alive sent to 5.0 clients in CONNACK, seconds: when set, it replaces the
+    /// client's Keep Alive for both sides (0 disables keep-alive checking) [MQTT-3.2.2-21].
+    /// Unset: the client's value is used [MQTT-3.2.2-22]. 3.1 / 3.1.1 clients always use
+    /// their own value (the protocol cannot tell them another one).
+    pub server_keep_alive: Option<u16>,
     /// Topic Alias Maximum advertised to 5.0 clients (0 disables aliases).
     pub topic_alias_maximum: u16,
     /// Highest QoS accepted in PUBLISH (advertised as Maximum QoS when below 2).
@@ -81,6 +86,7 @@ impl Default for Config {
             max_topic_length: 1024,
             max_topic_levels: 32,
             connect_timeout_secs: 10,
+            server_keep_alive: None,
             topic_alias_maximum: 10,
             maximum_qos: 2,
             retain_available: true,

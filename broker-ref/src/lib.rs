@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod core;
+pub mod fuzzing;
 pub mod net;
 
 pub use crate::config::Config;

@@ -24,6 +24,8 @@ pub struct OutFlight {
     pub state: OutState,
     /// The message.
     pub delivery: Delivery,
+    /// Sent on an earlier connection and not yet re-sent on the current one.
+    pub resend: bool,
 }
 
 /// The in-flight window of one session.
@@ -38,11 +40,6 @@ impl Inflight {
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// Entries in send order.
-    pub fn iter(&self) -> impl Iterator<Item = &OutFlight> {
-        self.entries.iter()
     }
 
     /// "the sender MUST assign an unused Packet Identifier each time it has a new
@@ -60,7 +57,26 @@ impl Inflight {
 
     /// Record a sent message.
     pub fn push(&mut self, id: PacketId, state: OutState, delivery: Delivery) {
-        self.entries.push(OutFlight { id, state, delivery });
+        self.entries.push(OutFlight { id, state, delivery, resend: false });
+    }
+
+    /// Unacknowledged messages sent on the current connection.
+    pub fn on_wire(&self) -> usize {
+        self.entries.iter().filter(|e| !e.resend).count()
+    }
+
+    /// After a reconnect: every entry has to be sent again, in order.
+    pub fn mark_all_for_resend(&mut self) {
+        for e in &mut self.entries {
+            e.resend = true;
+        }
+    }
+
+    /// The oldest entry waiting to be re-sent, now marked as sent.
+    pub fn take_resend(&mut self) -> Option<OutFlight> {
+        let e = self.entries.iter_mut().find(|e| e.resend)?;
+        e.resend = false;
+        Some(e.clone())
     }
 
     /// The state of `id`.

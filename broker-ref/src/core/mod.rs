@@ -16,7 +16,7 @@ mod will;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,8 +87,11 @@ struct Conn {
     state: ConnState,
     version: ProtocolVersion,
     client_id: Option<Arc<str>>,
+    /// Keep Alive in force: the client's, or the Server Keep Alive we sent (5.0).
     keep_alive: u16,
     last_rx: Instant,
+    /// The deadline registered in `Core::conn_timers` (connect timeout or keep alive).
+    deadline: Option<Instant>,
     /// Client's Maximum Packet Size.
     max_packet_out: usize,
     /// Client's Receive Maximum (our send window).
@@ -105,7 +108,12 @@ struct Conn {
 pub struct Core {
     config: Arc<Config>,
     conns: BTreeMap<ConnId, Conn>,
+    /// Connect-timeout and keep-alive deadlines, one entry per connection that has one
+    /// (mirrors `Conn::deadline`).
+    conn_timers: BTreeSet<(Instant, ConnId)>,
     sessions: BTreeMap<Arc<str>, Session>,
+    /// Expiry deadlines of disconnected sessions (mirrors `Session::expires_at`).
+    session_timers: BTreeSet<(Instant, Arc<str>)>,
     subs: Subscriptions,
     retained: RetainedStore,
     wills: PendingWills,
@@ -137,6 +145,12 @@ fn split_shared(filter: &str, version: ProtocolVersion) -> (Option<&str>, &str) 
     (None, filter)
 }
 
+/// A session's subscription as recorded: `shared` says whether it was made as a 5.0
+/// shared subscription.
+fn recorded_filter(filter: &str, shared: bool) -> (Option<&str>, &str) {
+    if shared { split_shared(filter, ProtocolVersion::V5) } else { (None, filter) }
+}
+
 impl Core {
     /// A broker with this configuration, started at `now`.
     pub fn new(config: Config, now: Instant) -> Self {
@@ -144,7 +158,9 @@ impl Core {
         Self {
             config: Arc::new(config),
             conns: BTreeMap::new(),
+            conn_timers: BTreeSet::new(),
             sessions: BTreeMap::new(),
+            session_timers: BTreeSet::new(),
             subs: Subscriptions::default(),
             retained: RetainedStore::default(),
             wills: PendingWills::default(),
@@ -187,18 +203,54 @@ impl Core {
     }
 
     /// The earliest instant at which [`Self::handle_timeout`] has something to do.
+    /// O(1): every kind of deadline is kept in an ordered index.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conn_timers.first().map(|(at, _)| *at);
+        let sessions = self.session_timers.first().map(|(at, _)| *at);
+        [conns, sessions, self.wills.next_deadline(), self.next_sys].into_iter().flatten().min()
+    }
+
+    /// Recompute a connection's deadline and update the index if it moved.
+    fn reschedule_conn(&mut self, id: ConnId) {
         let connect_timeout = self.config.connect_timeout();
-        let conns = self.conns.values().filter_map(|c| match c.state {
-            ConnState::AwaitConnect => Some(add(c.opened_at, connect_timeout)),
-            ConnState::Active => keep_alive_deadline(c),
-        });
-        let sessions = self.sessions.values().filter_map(|s| s.expires_at);
-        conns.chain(sessions).chain(self.wills.next_deadline()).chain(self.next_sys).min()
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let deadline = match conn.state {
+            ConnState::AwaitConnect => Some(add(conn.opened_at, connect_timeout)),
+            ConnState::Active => keep_alive_deadline(conn),
+        };
+        if deadline == conn.deadline {
+            return;
+        }
+        if let Some(old) = conn.deadline {
+            self.conn_timers.remove(&(old, id));
+        }
+        if let Some(at) = deadline {
+            self.conn_timers.insert((at, id));
+        }
+        conn.deadline = deadline;
+    }
+
+    /// Set when a (disconnected) session expires, keeping the index in step.
+    fn set_session_expiry(&mut self, client: &Arc<str>, at: Option<Instant>) {
+        let Some(session) = self.sessions.get_mut(client) else { return };
+        if session.expires_at == at {
+            return;
+        }
+        if let Some(old) = session.expires_at {
+            self.session_timers.remove(&(old, client.clone()));
+        }
+        if let Some(at) = at {
+            self.session_timers.insert((at, client.clone()));
+        }
+        session.expires_at = at;
     }
 
     /// A network connection was accepted.
     pub fn connection_opened(&mut self, id: ConnId, peer: SocketAddr, now: Instant) {
+        // An id reused while still open: the old connection is gone (as if it had closed).
+        if self.conns.contains_key(&id) {
+            self.drop_conn(id, true, now);
+        }
         let over_quota = self.conns.len() >= self.config.max_connections;
         let decoder =
             StreamDecoder::new(DecoderConfig { max_packet_size: self.config.max_packet_size_usize(), version: None });
@@ -211,6 +263,7 @@ impl Core {
             client_id: None,
             keep_alive: 0,
             last_rx: now,
+            deadline: None,
             max_packet_out: usize::MAX,
             send_window: usize::from(self.config.max_inflight.max(1)),
             aliases: BTreeMap::new(),
@@ -219,6 +272,7 @@ impl Core {
             over_quota,
         };
         self.conns.insert(id, conn);
+        self.reschedule_conn(id);
     }
 
     /// The network connection closed (EOF or error) without the core asking for it.
@@ -251,7 +305,10 @@ impl Core {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.stream_error(id, e, now);
+                    // Before CONNECT was accepted the buffer starts with the failed frame:
+                    // its protocol version decides how the refusal is sent.
+                    let version = connect_version(decoder.read_buffer());
+                    self.stream_error(id, e, version, now);
                     return;
                 }
             }
@@ -261,27 +318,39 @@ impl Core {
         }
     }
 
-    fn stream_error(&mut self, id: ConnId, error: StreamError, now: Instant) {
+    /// A decoding error. `peeked` is the protocol version of the failed frame if it is a
+    /// CONNECT whose protocol name and level could be read.
+    fn stream_error(&mut self, id: ConnId, error: StreamError, peeked: Option<ProtocolVersion>, now: Instant) {
         let Some(conn) = self.conns.get(&id) else { return };
         if conn.state == ConnState::AwaitConnect {
             // "If the protocol name is incorrect the Server MAY disconnect the Client, or it
             // MAY continue processing the CONNECT packet" [MQTT-3.1.2-1]; an unsupported
             // level: 3.1.1 "MUST respond with the CONNACK return code 0x01 (unacceptable
             // protocol level) and then disconnect the Client" [MQTT-3.1.2-2]; 5.0 "MAY
-            // send a CONNACK packet with Reason Code 0x84" [MQTT-3.1.2-2].
-            if let StreamError::Packet(DecodeError::UnsupportedProtocolLevel(level)) = error {
-                let (version, code) = if level > 5 {
-                    (ProtocolVersion::V5, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION)
-                } else {
-                    (ProtocolVersion::V3_1_1, ReasonCode::V3_UNACCEPTABLE_PROTOCOL_VERSION)
-                };
-                self.send_raw(id, &Packet::ConnAck(ConnAck::new(false, code)), version);
+            // send a CONNACK packet with Reason Code 0x84" [MQTT-3.1.2-2]. The client's
+            // level is one we do not speak, so the 3.1.1 form is the one every client can
+            // read (mosquitto answers the same way); it satisfies 3.1.1's MUST and 5.0's MAY.
+            if let StreamError::Packet(DecodeError::UnsupportedProtocolLevel(_)) = error {
+                let code = ReasonCode::V3_UNACCEPTABLE_PROTOCOL_VERSION;
+                self.send_raw(id, &Packet::ConnAck(ConnAck::new(false, code)), ProtocolVersion::V3_1_1);
                 self.close(id, CloseReason::ConnectRefused(code), false, now);
                 return;
             }
-            // "The Server MUST validate that the CONNECT packet matches the format
-            // described in section 3.1 and close the Network Connection if it does not
-            // match" [MQTT-3.1.4-1]; the first packet must be CONNECT [MQTT-3.1.0-1].
+            // A malformed or invalid 5.0 CONNECT: "If the Server does not accept the
+            // CONNECT ... it MAY send a CONNACK packet with the corresponding Reason Code"
+            // (§3.1.4, §4.13.1) — 0x81 Malformed Packet, 0x82 Protocol Error, 0x95 Packet
+            // too large, ... — and then MUST close the connection [MQTT-3.1.4-1]; a code
+            // not allowed in CONNACK becomes 0x81 / 0x82.
+            if peeked == Some(ProtocolVersion::V5) {
+                let code = connack_code_for(error.reason_code());
+                self.send_raw(id, &Packet::ConnAck(ConnAck::new(false, code)), ProtocolVersion::V5);
+                self.close(id, CloseReason::ConnectRefused(code), false, now);
+                return;
+            }
+            // 3.1 / 3.1.1: "The Server MUST validate that the CONNECT Packet conforms to
+            // section 3.1 and close the Network Connection without sending a CONNACK if it
+            // does not conform" [MQTT-3.1.4-1]; the first packet must be CONNECT
+            // [MQTT-3.1.0-1].
             self.close(id, CloseReason::ProtocolError(error.reason_code()), false, now);
             return;
         }
@@ -311,6 +380,9 @@ impl Core {
         let Some(conn) = self.conns.get_mut(&id) else { return };
         conn.last_rx = now;
         let state = conn.state;
+        if state == ConnState::Active {
+            self.reschedule_conn(id);
+        }
         match (state, packet) {
             (ConnState::AwaitConnect, Packet::Connect(connect)) => self.handle_connect(id, connect, now),
             (ConnState::AwaitConnect, _) => {
@@ -354,8 +426,12 @@ impl Core {
         let code = if version.is_v5() { code } else { code.to_v3_connack() };
         // "If a Server sends a CONNACK packet containing a non-zero Reason Code it MUST
         // set Session Present to 0" [MQTT-3.2.2-6] and "MUST then close the Network
-        // Connection" [MQTT-3.2.2-7].
-        self.send_raw(id, &Packet::ConnAck(ConnAck::new(false, code)), version);
+        // Connection" [MQTT-3.2.2-7]. A CONNACK larger than the client's Maximum Packet
+        // Size is not sent [MQTT-3.1.2-24].
+        let connack = Packet::ConnAck(ConnAck::new(false, code));
+        if self.conns.get(&id).is_some_and(|c| connack.encoded_len(version) <= c.max_packet_out) {
+            self.send_raw(id, &connack, version);
+        }
         self.close(id, CloseReason::ConnectRefused(code), false, now);
     }
 
@@ -364,6 +440,13 @@ impl Core {
         let config = self.config.clone();
         let Some(conn) = self.conns.get_mut(&id) else { return };
         conn.version = version;
+        // The client's Maximum Packet Size applies to the CONNACK too, even a refusal
+        // [MQTT-3.1.2-24].
+        if version.is_v5()
+            && let Some(max) = connect.properties.maximum_packet_size()
+        {
+            conn.max_packet_out = usize::try_from(max).unwrap_or(usize::MAX);
+        }
         let over_quota = conn.over_quota;
         if over_quota {
             self.refuse(id, version, ReasonCode::QUOTA_EXCEEDED, now);
@@ -502,22 +585,24 @@ impl Core {
         session.conn = Some(id);
         session.version = version;
         session.expiry_interval = expiry;
-        session.expires_at = None;
+        self.set_session_expiry(&client_id, None);
 
         let Some(conn) = self.conns.get_mut(&id) else { return };
         conn.state = ConnState::Active;
         conn.client_id = Some(client_id.clone());
-        conn.keep_alive = connect.keep_alive;
+        // "If the Server sends a Server Keep Alive on the CONNACK packet, the Client MUST
+        // use this value instead of the Keep Alive value the Client sent on CONNECT"
+        // [MQTT-3.2.2-21]; the server enforces the value it sent. 3.1.1 has no way to tell
+        // the client, so its own value is used.
+        let server_keep_alive = if version.is_v5() { config.server_keep_alive } else { None };
+        conn.keep_alive = server_keep_alive.unwrap_or(connect.keep_alive);
         conn.connect_expiry = expiry;
         // [MQTT-3.1.2-7]: the will is stored with the connection.
         conn.will = connect.will.as_ref().map(WillMessage::from_connect);
-        if version.is_v5() {
-            if let Some(max) = props.maximum_packet_size() {
-                conn.max_packet_out = usize::try_from(max).unwrap_or(usize::MAX);
-            }
-            if let Some(rm) = props.receive_maximum() {
-                conn.send_window = usize::from(rm.max(1));
-            }
+        if version.is_v5()
+            && let Some(rm) = props.receive_maximum()
+        {
+            conn.send_window = usize::from(rm.max(1));
         }
 
         let mut buf = PropertiesBuf::new();
@@ -531,10 +616,15 @@ impl Core {
         // "The Server MUST NOT send this property if it would increase the size of the
         // CONNACK packet beyond the Maximum Packet Size specified by the Client"
         // [MQTT-3.2.2-19], [MQTT-3.2.2-20]: fall back to a CONNACK without properties.
-        if self.conns.get(&id).is_some_and(|c| Packet::ConnAck(connack.clone()).encoded_len(version) > c.max_packet_out)
+        if let Some(conn) = self.conns.get_mut(&id)
+            && Packet::ConnAck(connack.clone()).encoded_len(version) > conn.max_packet_out
         {
             connack.properties = Properties::EMPTY;
+            // "If the Server does not send the Server Keep Alive, the Server MUST use the
+            // Keep Alive value set by the Client on CONNECT" [MQTT-3.2.2-22].
+            conn.keep_alive = connect.keep_alive;
         }
+        self.reschedule_conn(id);
         // "The Server MUST acknowledge the CONNECT packet with a CONNACK packet containing
         // a 0x00 (Success) Reason Code" [MQTT-3.1.4-5].
         self.send_packet(id, &Packet::ConnAck(connack));
@@ -554,6 +644,10 @@ impl Core {
             buf.push(Property::SessionExpiryInterval(expiry))?;
         }
         buf.push(Property::ReceiveMaximum(config.receive_maximum.max(1)))?;
+        if let Some(keep_alive) = config.server_keep_alive {
+            // [MQTT-3.2.2-21]: the client uses this instead of its own Keep Alive.
+            buf.push(Property::ServerKeepAlive(keep_alive))?;
+        }
         if config.maximum_qos < 2 {
             // "If a Server does not support QoS 1 or QoS 2 PUBLISH packets it MUST send a
             // Maximum QoS in the CONNACK packet" [MQTT-3.2.2-9].
@@ -591,41 +685,42 @@ impl Core {
 
     /// After CONNACK: re-send unacknowledged messages with DUP, then drain the queue.
     fn resume_session(&mut self, client: &Arc<str>, now: Instant) {
-        let Some(session) = self.sessions.get(client) else { return };
-        let Some(id) = session.conn else { return };
-        let version = session.version;
-        let mut packets: Vec<Bytes> = Vec::new();
-        let mut dropped = Vec::new();
         // "When a Client reconnects with Clean Start set to 0 and a session is present,
         // both the Client and Server MUST resend any unacknowledged PUBLISH packets (where
         // QoS > 0) and PUBREL packets using their original Packet Identifiers"
-        // [MQTT-4.4.0-1], in the original order [MQTT-4.6.0-1].
-        for entry in session.inflight.iter() {
-            match entry.state {
-                OutState::Qos1Sent | OutState::Qos2Sent => {
-                    // "The DUP flag MUST be set to 1 by the Client or Server when it
-                    // attempts to re-deliver a PUBLISH packet" [MQTT-3.3.1-1].
-                    match message::encode_publish(version, &entry.delivery, Some(entry.id), true, now) {
-                        Some(bytes) => packets.push(bytes),
-                        None => dropped.push(entry.id),
-                    }
-                }
-                OutState::Released => {
-                    if let Some(bytes) = encode(&Packet::PubRel(PublishResponse::new(entry.id)), version) {
-                        packets.push(bytes);
-                    }
-                }
-            }
-        }
-        for bytes in packets {
-            self.send_bytes(id, bytes);
-        }
+        // [MQTT-4.4.0-1], in the original order [MQTT-4.6.0-1]. `pump` sends them first,
+        // within the new connection's Receive Maximum [MQTT-3.3.4-9].
         if let Some(session) = self.sessions.get_mut(client) {
-            for pid in dropped {
-                session.inflight.remove(pid);
-            }
+            session.inflight.mark_all_for_resend();
         }
         self.pump(client, now);
+    }
+
+    /// Re-send one unacknowledged message on the current connection. `false` if there was
+    /// none waiting.
+    fn resend_one(&mut self, client: &Arc<str>, id: ConnId, now: Instant) -> bool {
+        let Some(session) = self.sessions.get_mut(client) else { return false };
+        let version = session.version;
+        let Some(entry) = session.inflight.take_resend() else { return false };
+        let max = self.conns.get(&id).map_or(0, |c| c.max_packet_out);
+        let bytes = match entry.state {
+            // "The DUP flag MUST be set to 1 by the Client or Server when it attempts to
+            // re-deliver a PUBLISH packet" [MQTT-3.3.1-1].
+            OutState::Qos1Sent | OutState::Qos2Sent => {
+                message::encode_publish(version, &entry.delivery, Some(entry.id), true, now)
+            }
+            OutState::Released => encode(&Packet::PubRel(PublishResponse::new(entry.id)), version),
+        };
+        match bytes {
+            Some(bytes) if bytes.len() <= max => self.send_bytes(id, bytes),
+            _ => {
+                // Too large for this connection's Maximum Packet Size: discarded "as if it
+                // had completed sending that Application Message" [MQTT-3.1.2-25].
+                session.inflight.remove(entry.id);
+                self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+            }
+        }
+        true
     }
 
     // ---------------------------------------------------------------- PUBLISH in
@@ -938,6 +1033,14 @@ impl Core {
             // "The Server MUST NOT send more than Receive Maximum QoS 1 and QoS 2 PUBLISH
             // packets for which it has not received PUBACK, PUBCOMP, or PUBREC with a
             // Reason Code of 128 or greater" [MQTT-3.3.4-9].
+            if session.inflight.on_wire() >= window {
+                return;
+            }
+            // Messages of an earlier connection are re-sent before anything new.
+            if self.resend_one(client, id, now) {
+                continue;
+            }
+            let Some(session) = self.sessions.get_mut(client) else { return };
             if session.inflight.len() >= window {
                 return;
             }
@@ -1028,9 +1131,17 @@ impl Core {
             // "If a Server receives a SUBSCRIBE packet containing a Topic Filter that is
             // identical to a Non-shared Subscription's Topic Filter for the current
             // Session then it MUST replace that existing Subscription" [MQTT-3.8.4-3].
+            // The same filter text subscribed earlier under another protocol version
+            // (`$share/...` is shared only in 5.0): the old subscription goes.
+            if let Some(&(_, was_shared)) = self.sessions.get(&client).and_then(|s| s.subscriptions.get(filter_str))
+                && was_shared != share.is_some()
+            {
+                let (old_share, old_inner) = recorded_filter(filter_str, was_shared);
+                self.subs.remove(old_inner, old_share, &client);
+            }
             let existed = self.subs.insert(inner, share, &client, opts);
             if let Some(session) = self.sessions.get_mut(&client) {
-                session.subscriptions.insert(filter_str.to_owned(), opts);
+                session.subscriptions.insert(filter_str.to_owned(), (opts, share.is_some()));
             }
             // "This Reason Code MUST either show the maximum QoS that was granted for that
             // Subscription or indicate that the subscription failed" [MQTT-3.8.4-7].
@@ -1078,11 +1189,14 @@ impl Core {
         // [MQTT-3.10.4-6]: each filter as if in its own UNSUBSCRIBE; filters are compared
         // character by character [MQTT-3.10.4-1].
         for filter in unsub.filters.iter() {
-            let (share, inner) = split_shared(filter.as_str(), version);
+            // A subscription is removed the way it was made, even if the session has
+            // since been resumed with another protocol version.
+            let recorded = self.sessions.get_mut(&client).and_then(|s| s.subscriptions.remove(filter.as_str()));
+            let (share, inner) = match recorded {
+                Some((_, shared)) => recorded_filter(filter.as_str(), shared),
+                None => split_shared(filter.as_str(), version),
+            };
             let removed = self.subs.remove(inner, share, &client);
-            if let Some(session) = self.sessions.get_mut(&client) {
-                session.subscriptions.remove(filter.as_str());
-            }
             codes.push(if removed { ReasonCode::SUCCESS.0 } else { ReasonCode::NO_SUBSCRIPTION_EXISTED.0 });
         }
         let reason_codes = if version.is_v5() {
@@ -1147,6 +1261,9 @@ impl Core {
     /// Forget a connection: detach its session (start expiry) and handle its will.
     fn drop_conn(&mut self, id: ConnId, publish_will: bool, now: Instant) {
         let Some(conn) = self.conns.remove(&id) else { return };
+        if let Some(at) = conn.deadline {
+            self.conn_timers.remove(&(at, id));
+        }
         let Some(client) = conn.client_id else { return };
         let Some(session) = self.sessions.get_mut(&client) else { return };
         if session.conn != Some(id) {
@@ -1157,11 +1274,12 @@ impl Core {
         // "The Client and Server MUST store the Session State after the Network
         // Connection is closed if the Session Expiry Interval is greater than 0"
         // [MQTT-3.1.2-23]; with 0 the session ends with the connection.
-        session.expires_at = match expiry {
+        let expires_at = match expiry {
             NEVER_EXPIRES => None,
             // An interval too large for the clock means "never".
             e => now.checked_add(secs(u64::from(e))),
         };
+        self.set_session_expiry(&client, expires_at);
         if let (true, Some(will)) = (publish_will, conn.will) {
             // "The Will Message MUST be published after the Network Connection is
             // subsequently closed and either the Will Delay Interval has elapsed or the
@@ -1193,8 +1311,14 @@ impl Core {
 
     fn remove_session(&mut self, client: &Arc<str>) {
         let Some(session) = self.sessions.remove(client) else { return };
-        for filter in session.subscriptions.keys() {
-            let (share, inner) = split_shared(filter, session.version);
+        if let Some(at) = session.expires_at {
+            self.session_timers.remove(&(at, client.clone()));
+        }
+        // Found by the `broker_core` fuzzer: recomputing shared-ness from the session's
+        // *current* version left a stale `$share/...` subscription behind when the session
+        // had been resumed under another version.
+        for (filter, (_, shared)) in &session.subscriptions {
+            let (share, inner) = recorded_filter(filter, *shared);
             self.subs.remove(inner, share, client);
         }
     }
@@ -1204,18 +1328,16 @@ impl Core {
     /// Run everything due at `now`: connect and keep-alive timeouts, delayed wills,
     /// session expiry, `$SYS` publication.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let connect_timeout = self.config.connect_timeout();
-        let expired_conns: Vec<(ConnId, bool)> = self
-            .conns
-            .iter()
-            .filter_map(|(id, c)| match c.state {
-                ConnState::AwaitConnect if add(c.opened_at, connect_timeout) <= now => Some((*id, false)),
-                ConnState::Active if keep_alive_deadline(c).is_some_and(|d| d <= now) => Some((*id, true)),
-                _ => None,
-            })
-            .collect();
-        for (id, active) in expired_conns {
-            if active {
+        // Each index is consumed from its earliest entry: O(log n) per expired deadline,
+        // nothing for the ones still pending. Handling a deadline never schedules another
+        // one at or before `now`, so the loops end.
+        while let Some(&(at, id)) = self.conn_timers.first()
+            && at <= now
+        {
+            self.conn_timers.remove(&(at, id));
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            conn.deadline = None;
+            if conn.state == ConnState::Active {
                 // "If the Keep Alive value is non-zero and the Server does not receive an
                 // MQTT Control Packet from the Client within one and a half times the Keep
                 // Alive time period, it MUST close the Network Connection" [MQTT-3.1.2-22]
@@ -1231,16 +1353,17 @@ impl Core {
             // reconnection removed it from the pending list.
             self.publish_will(client, will, now);
         }
-        let expired: Vec<Arc<str>> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.conn.is_none() && s.expires_at.is_some_and(|at| at <= now))
-            .map(|(c, _)| c.clone())
-            .collect();
-        for client in expired {
-            // "The Server MUST discard the Session State when the Network Connection is
-            // closed and the Session Expiry Interval has passed" [MQTT-4.1.0-2].
-            self.end_session(&client, now);
+        while let Some((at, client)) = self.session_timers.first().cloned()
+            && at <= now
+        {
+            self.session_timers.remove(&(at, client.clone()));
+            let Some(session) = self.sessions.get_mut(&client) else { continue };
+            session.expires_at = None;
+            if session.conn.is_none() {
+                // "The Server MUST discard the Session State when the Network Connection is
+                // closed and the Session Expiry Interval has passed" [MQTT-4.1.0-2].
+                self.end_session(&client, now);
+            }
         }
         if let Some(at) = self.next_sys
             && at <= now
@@ -1259,6 +1382,7 @@ impl Core {
                 connected: s.conn.is_some(),
                 peer: s.conn.and_then(|c| self.conns.get(&c)).map(|c| c.peer.to_string()),
                 protocol: s.version.to_string(),
+                keep_alive: s.conn.and_then(|c| self.conns.get(&c)).map(|c| c.keep_alive),
                 subscriptions: s.subscriptions.len(),
                 queued: s.queue.len(),
             })
@@ -1321,6 +1445,33 @@ impl Core {
 
 fn keep_alive_deadline(conn: &Conn) -> Option<Instant> {
     (conn.keep_alive > 0).then(|| add(conn.last_rx, Duration::from_millis(u64::from(conn.keep_alive) * 1500)))
+}
+
+/// The protocol version of a (possibly malformed or incomplete) CONNECT frame at the start
+/// of `buf`, if its protocol name and level are readable.
+fn connect_version(buf: &[u8]) -> Option<ProtocolVersion> {
+    let (&first, rest) = buf.split_first()?;
+    if first >> 4 != 1 {
+        return None;
+    }
+    let mut remaining: usize = 0;
+    for (i, &b) in rest.iter().take(4).enumerate() {
+        remaining |= usize::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            let body = rest.get(i + 1..)?;
+            return Connect::peek_version(body.get(..remaining.min(body.len()))?);
+        }
+    }
+    None
+}
+
+/// A decoding error's reason code as a CONNACK reason code (5.0).
+fn connack_code_for(code: ReasonCode) -> ReasonCode {
+    if code.is_valid_for(PacketType::ConnAck, ProtocolVersion::V5) && code.is_error() {
+        code
+    } else {
+        ReasonCode::PROTOCOL_ERROR
+    }
 }
 
 fn encode(packet: &Packet<'_>, version: ProtocolVersion) -> Option<Bytes> {

@@ -24,8 +24,9 @@ pub struct Session {
     pub conn: Option<ConnId>,
     /// Protocol version of the last connection.
     pub version: ProtocolVersion,
-    /// Subscriptions by filter as sent (shared ones with their `$share/g/` prefix).
-    pub subscriptions: BTreeMap<String, SubOptions>,
+    /// Subscriptions by filter as sent (shared ones with their `$share/g/` prefix), with
+    /// whether the filter was taken as a 5.0 shared subscription.
+    pub subscriptions: BTreeMap<String, (SubOptions, bool)>,
     /// Session Expiry Interval in seconds (3.1.1: 0 for clean sessions, never otherwise).
     pub expiry_interval: u32,
     /// When a disconnected session expires.

@@ -28,6 +28,8 @@ pub struct ClientInfo {
     pub peer: Option<String>,
     /// Protocol version.
     pub protocol: String,
+    /// Keep alive in force, seconds (`None` while disconnected).
+    pub keep_alive: Option<u16>,
     /// Number of subscriptions.
     pub subscriptions: usize,
     /// Messages queued.
@@ -82,11 +84,12 @@ pub fn clients_json(clients: &[ClientInfo]) -> String {
         .iter()
         .map(|c| {
             format!(
-                "{{\"client_id\":{},\"connected\":{},\"peer\":{},\"protocol\":{},\"subscriptions\":{},\"queued\":{}}}",
+                "{{\"client_id\":{},\"connected\":{},\"peer\":{},\"protocol\":{},\"keep_alive\":{},\"subscriptions\":{},\"queued\":{}}}",
                 json_str(&c.client_id),
                 c.connected,
                 c.peer.as_deref().map_or_else(|| "null".to_owned(), json_str),
                 json_str(&c.protocol),
+                c.keep_alive.map_or_else(|| "null".to_owned(), |k| k.to_string()),
                 c.subscriptions,
                 c.queued
             )
@@ -124,12 +127,13 @@ mod tests {
             connected: true,
             peer: None,
             protocol: "5.0".into(),
+            keep_alive: Some(30),
             subscriptions: 2,
             queued: 0,
         };
         assert_eq!(
             clients_json(&[c]),
-            r#"[{"client_id":"a\"b\\\u0001","connected":true,"peer":null,"protocol":"5.0","subscriptions":2,"queued":0}]"#
+            r#"[{"client_id":"a\"b\\\u0001","connected":true,"peer":null,"protocol":"5.0","keep_alive":30,"subscriptions":2,"queued":0}]"#
         );
     }
 }

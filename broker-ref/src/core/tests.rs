@@ -247,12 +247,104 @@ fn unsupported_protocol_level() {
     // CONNECT "MQTT" level 6.
     h.raw(1, &[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 6, 0x02, 0, 60, 0, 0]);
     let got = h.inbox.remove(&1).unwrap();
-    assert_eq!(&got[0][..], &[0x20, 3, 0, 0x84, 0]);
+    assert_eq!(&got[0][..], &[0x20, 2, 0, 0x01]);
     h.open(2);
     h.raw(2, &[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 2, 0x02, 0, 60, 0, 0]);
     let got = h.inbox.remove(&2).unwrap();
     assert_eq!(&got[0][..], &[0x20, 2, 0, 0x01]);
     assert!(h.closed.contains_key(&1) && h.closed.contains_key(&2));
+}
+
+/// A valid CONNECT of `version` with client id "x", as bytes to corrupt.
+fn connect_bytes(version: ProtocolVersion) -> Vec<u8> {
+    encode(&Packet::Connect(Connect::new(version, MqttStr::new("x").unwrap(), true, 30)), version)
+}
+
+#[test]
+fn malformed_v5_connect_gets_connack_with_reason_code() {
+    let mut h = H::new();
+    // Reserved flag set [MQTT-3.1.2-3]: Malformed Packet.
+    let mut bad = connect_bytes(V5);
+    bad[9] |= 0x01;
+    h.open(1);
+    h.raw(1, &bad);
+    assert_eq!(&h.inbox.remove(&1).unwrap()[0][..], &[0x20, 3, 0, 0x81, 0]);
+    assert_eq!(h.closed[&1], CloseReason::ConnectRefused(ReasonCode::MALFORMED_PACKET));
+    // A property twice: Protocol Error.
+    let p = props(&[Property::ReceiveMaximum(5)]);
+    let mut c = Connect::new(V5, MqttStr::new("x").unwrap(), true, 30);
+    c.properties = p.properties(PropertyContext::Connect).unwrap();
+    let mut bytes = encode(&Packet::Connect(c), V5);
+    // Header(2) name(6) level(1) flags(1) keepalive(2) = 12; then properties length 3.
+    assert_eq!(bytes[12], 3);
+    bytes[12] = 6;
+    bytes.splice(13..13, [0x21, 0, 7]);
+    bytes[1] += 3;
+    h.open(2);
+    h.raw(2, &bytes);
+    assert_eq!(&h.inbox.remove(&2).unwrap()[0][..], &[0x20, 3, 0, 0x82, 0]);
+    assert_eq!(h.closed[&2], CloseReason::ConnectRefused(ReasonCode::PROTOCOL_ERROR));
+    // Truncated body (remaining length ends inside the client id): Malformed Packet.
+    let mut short = connect_bytes(V5);
+    short[1] -= 1;
+    short.pop();
+    h.open(3);
+    h.raw(3, &short);
+    assert_eq!(&h.inbox.remove(&3).unwrap()[0][..], &[0x20, 3, 0, 0x81, 0]);
+}
+
+#[test]
+fn oversized_v5_connect_gets_connack_packet_too_large() {
+    let mut h = H::with(Config { sys_interval_secs: 0, max_packet_size: 64, ..Config::default() });
+    let long = "y".repeat(100);
+    let c = Connect::new(V5, MqttStr::new(&long).unwrap(), true, 30);
+    let bytes = encode(&Packet::Connect(c), V5);
+    h.open(1);
+    // Only the first bytes have arrived: the size is known from the fixed header.
+    h.raw(1, &bytes[..20]);
+    assert_eq!(&h.inbox.remove(&1).unwrap()[0][..], &[0x20, 3, 0, 0x95, 0]);
+    assert_eq!(h.closed[&1], CloseReason::ConnectRefused(ReasonCode::PACKET_TOO_LARGE));
+}
+
+#[test]
+fn malformed_v3_connect_is_closed_without_connack() {
+    // [MQTT-3.1.4-1] (3.1.1): close without sending a CONNACK.
+    let mut h = H::new();
+    for (id, version) in [(1, V3), (2, ProtocolVersion::V3_1)] {
+        let mut bad = connect_bytes(version);
+        let flags = if version == V3 { 9 } else { 11 };
+        bad[flags] |= 0x01;
+        h.open(id);
+        h.raw(id, &bad);
+        assert!(h.inbox.remove(&id).is_none(), "{version:?}");
+        assert_eq!(h.closed[&id], CloseReason::ProtocolError(ReasonCode::MALFORMED_PACKET));
+    }
+    // Too large, 3.1.1: closed without CONNACK.
+    let mut h = H::with(Config { sys_interval_secs: 0, max_packet_size: 64, ..Config::default() });
+    let long = "y".repeat(100);
+    let bytes = encode(&Packet::Connect(Connect::new(V3, MqttStr::new(&long).unwrap(), true, 30)), V3);
+    h.open(3);
+    h.raw(3, &bytes);
+    assert!(h.inbox.remove(&3).is_none());
+    assert_eq!(h.closed[&3], CloseReason::ProtocolError(ReasonCode::PACKET_TOO_LARGE));
+}
+
+#[test]
+fn unsupported_v3_levels_get_connack_0x01() {
+    // [MQTT-3.1.2-2] (3.1.1): CONNACK 0x01 then close, for every level below 5 we do not
+    // speak (and "MQTT" with the 3.1 level).
+    let mut h = H::new();
+    for (id, level) in [(1u64, 0u8), (2, 1), (3, 3)] {
+        h.open(id);
+        h.raw(id, &[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', level, 0x02, 0, 60, 0, 0]);
+        assert_eq!(&h.inbox.remove(&id).unwrap()[0][..], &[0x20, 2, 0, 0x01], "level {level}");
+        assert!(h.closed.contains_key(&id));
+    }
+    // An unknown protocol name: closed without CONNACK.
+    h.open(4);
+    h.raw(4, &[0x10, 12, 0, 4, b'M', b'Q', b'T', b'X', 4, 0x02, 0, 60, 0, 0]);
+    assert!(h.inbox.remove(&4).is_none());
+    assert!(h.closed.contains_key(&4));
 }
 
 #[test]
@@ -329,6 +421,69 @@ fn keep_alive_timeout_at_one_and_a_half() {
     h.advance(Duration::from_millis(200));
     assert_eq!(h.closed[&1], CloseReason::KeepAliveTimeout);
     assert_eq!(disconnect_code(&h.take(1)[0]), ReasonCode::KEEP_ALIVE_TIMEOUT);
+}
+
+#[test]
+fn server_keep_alive_replaces_client_value_v5() {
+    // [MQTT-3.2.2-21]: the CONNACK carries Server Keep Alive and the server enforces it.
+    let mut h = H::with(Config { sys_interval_secs: 0, server_keep_alive: Some(4), ..Config::default() });
+    let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("ska").unwrap(), true, 600));
+    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    assert_eq!(c.properties.server_keep_alive(), Some(4));
+    h.advance(Duration::from_millis(5_900));
+    assert!(h.closed.is_empty());
+    h.send(1, &Packet::PingReq);
+    h.take(1);
+    h.advance(Duration::from_millis(5_999));
+    assert!(h.closed.is_empty());
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.closed[&1], CloseReason::KeepAliveTimeout);
+    assert_eq!(disconnect_code(&h.take(1)[0]), ReasonCode::KEEP_ALIVE_TIMEOUT);
+}
+
+#[test]
+fn server_keep_alive_zero_disables_and_v3_keeps_own_value() {
+    let mut h = H::with(Config { sys_interval_secs: 0, server_keep_alive: Some(0), ..Config::default() });
+    let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("z").unwrap(), true, 2));
+    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    assert_eq!(c.properties.server_keep_alive(), Some(0));
+    // 3.1.1 cannot be told another value: its own Keep Alive applies.
+    h.connect_with(2, Connect::new(V3, MqttStr::new("v3").unwrap(), true, 2));
+    h.advance(Duration::from_millis(2_999));
+    assert!(h.closed.is_empty());
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.closed.get(&2), Some(&CloseReason::KeepAliveTimeout));
+    h.advance(Duration::from_secs(3600));
+    assert!(!h.closed.contains_key(&1), "Server Keep Alive 0 disables the check");
+    assert_eq!(h.core.poll_timeout(), None);
+}
+
+#[test]
+fn without_server_keep_alive_the_client_value_is_used() {
+    // [MQTT-3.2.2-22]: no Server Keep Alive in CONNACK, the client's value is enforced.
+    let mut h = H::new();
+    let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("own").unwrap(), true, 2));
+    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    assert_eq!(c.properties.server_keep_alive(), None);
+    h.advance(Duration::from_millis(2_999));
+    assert!(h.closed.is_empty());
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.closed[&1], CloseReason::KeepAliveTimeout);
+}
+
+#[test]
+fn server_keep_alive_not_sent_when_connack_properties_do_not_fit() {
+    // The client's Maximum Packet Size is too small for CONNACK properties: they are
+    // omitted, so the client's own Keep Alive applies [MQTT-3.2.2-22].
+    let mut h = H::with(Config { sys_interval_secs: 0, server_keep_alive: Some(100), ..Config::default() });
+    let p = props(&[Property::MaximumPacketSize(20)]);
+    let mut c = Connect::new(V5, MqttStr::new("tiny").unwrap(), true, 2);
+    c.properties = p.properties(PropertyContext::Connect).unwrap();
+    let ack = h.connect_with(1, c);
+    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    assert_eq!(c.properties.server_keep_alive(), None);
+    h.advance(Duration::from_secs(3));
+    assert_eq!(h.closed[&1], CloseReason::KeepAliveTimeout);
 }
 
 #[test]
@@ -918,4 +1073,133 @@ fn response_information_on_request() {
     let ack = h.connect(2, V5, "plain", true);
     let Packet::ConnAck(a) = ack.packet().unwrap() else { panic!() };
     assert_eq!(a.properties.response_information(), None);
+}
+
+// ------------------------------------------------------------------ timers at scale
+
+/// The deadline indexes mirror the state they summarise, and `poll_timeout` is the
+/// earliest deadline a full scan finds.
+fn assert_timer_index(core: &Core) {
+    let connect_timeout = core.config.connect_timeout();
+    let mut scan: Vec<Instant> = Vec::new();
+    for (id, conn) in &core.conns {
+        let expected = match conn.state {
+            super::ConnState::AwaitConnect => Some(conn.opened_at + connect_timeout),
+            super::ConnState::Active => super::keep_alive_deadline(conn),
+        };
+        assert_eq!(conn.deadline, expected, "{id:?}");
+        if let Some(at) = expected {
+            assert!(core.conn_timers.contains(&(at, *id)));
+            scan.push(at);
+        }
+    }
+    assert_eq!(core.conn_timers.len(), core.conns.values().filter(|c| c.deadline.is_some()).count());
+    for (client, session) in &core.sessions {
+        if let Some(at) = session.expires_at {
+            assert!(session.conn.is_none());
+            assert!(core.session_timers.contains(&(at, client.clone())));
+            scan.push(at);
+        }
+    }
+    assert_eq!(core.session_timers.len(), core.sessions.values().filter(|s| s.expires_at.is_some()).count());
+    let _ = core.wills.len();
+    scan.extend(core.wills.next_deadline());
+    scan.extend(core.next_sys);
+    assert_eq!(core.poll_timeout(), scan.into_iter().min());
+}
+
+#[test]
+fn five_thousand_connections_timers_fire_exactly() {
+    // Correctness (not speed) of the deadline indexes: 5,000 connections with different
+    // keep-alives, pings, session expiry and will delays; every close and every will
+    // happens at exactly the modelled instant.
+    const N: u64 = 5_000;
+    let mut h = H::with(Config { sys_interval_secs: 0, max_connections: 10_000, ..Config::default() });
+    let t0 = h.now;
+    let s = Duration::from_secs;
+    h.connect(0, V5, "watcher", true);
+    h.subscribe(0, "will/#", q(QoS::AtMostOnce));
+    let mut expect_close: BTreeMap<u64, (Instant, CloseReason)> = BTreeMap::new();
+    let mut expect_will: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut pings: std::collections::BTreeSet<(Instant, u64)> = std::collections::BTreeSet::new();
+    for i in 1..=N {
+        h.open(i);
+        if i % 5 == 0 {
+            expect_close.insert(i, (t0 + s(10), CloseReason::ConnectTimeout));
+            continue;
+        }
+        let ka = 1 + (i % 37);
+        let expiry = if i % 3 == 0 { 0 } else { (i % 11) + 1 };
+        let delay = i % 7;
+        let client = format!("c{i}");
+        let topic = format!("will/{i}");
+        let connect_props = props(&[Property::SessionExpiryInterval(expiry as u32)]);
+        let will_props = props(&[Property::WillDelayInterval(delay as u32)]);
+        let mut c = Connect::new(V5, MqttStr::new(&client).unwrap(), true, ka as u16);
+        c.properties = connect_props.properties(PropertyContext::Connect).unwrap();
+        c.will = Some(Will {
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: will_props.properties(PropertyContext::Will).unwrap(),
+            topic: TopicName::new(&topic).unwrap(),
+            payload: b"x",
+        });
+        let ack = h.connect_with(i, c);
+        assert_eq!(connack_code(&ack), (false, ReasonCode::SUCCESS));
+        let close_at = if i % 2 == 0 {
+            pings.insert((t0 + s(ka), i));
+            t0 + s(ka) + Duration::from_millis(ka * 1500)
+        } else {
+            t0 + Duration::from_millis(ka * 1500)
+        };
+        expect_close.insert(i, (close_at, CloseReason::KeepAliveTimeout));
+        let will_delay = if delay > 0 && expiry > 0 { delay.min(expiry) } else { 0 };
+        expect_will.insert(topic, close_at + s(will_delay));
+    }
+    h.inbox.clear();
+    assert_timer_index(&h.core);
+
+    let end = t0 + s(200);
+    let mut closed_at: BTreeMap<u64, (Instant, CloseReason)> = BTreeMap::new();
+    let mut wills_at: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut steps = 0u32;
+    loop {
+        let next_ping = pings.first().map(|p| p.0);
+        let Some(next) = [h.core.poll_timeout(), next_ping].into_iter().flatten().min() else { break };
+        if next > end {
+            break;
+        }
+        h.now = next;
+        while let Some(&(at, id)) = pings.first()
+            && at == next
+        {
+            pings.remove(&(at, id));
+            h.send(id, &Packet::PingReq);
+            assert_eq!(kinds(&h.take(id)), [mqttkit_codec::PacketType::PingResp]);
+        }
+        h.core.handle_timeout(next);
+        while let Some(out) = h.core.poll_output() {
+            match out {
+                Output::Close(id, reason) => assert!(closed_at.insert(id.0, (next, reason)).is_none()),
+                Output::Send(ConnId(0), bytes) => {
+                    let packet = mqttkit_codec::OwnedPacket::from_frame(bytes, V5).unwrap();
+                    let Ok(Packet::Publish(p)) = packet.packet() else { panic!("{packet:?}") };
+                    assert!(wills_at.insert(p.topic.to_string(), next).is_none());
+                }
+                // DISCONNECT 0x8D before a keep-alive close.
+                Output::Send(..) => {}
+            }
+        }
+        steps += 1;
+        if steps % 50 == 0 {
+            assert_timer_index(&h.core);
+        }
+    }
+    assert_eq!(closed_at.len(), expect_close.len());
+    assert_eq!(closed_at, expect_close);
+    assert_eq!(wills_at, expect_will);
+    assert_eq!(h.core.connection_count(), 1);
+    assert_eq!(h.core.session_count(), 1, "every other session expired");
+    assert_eq!(h.core.poll_timeout(), None);
+    assert_timer_index(&h.core);
 }

@@ -1,7 +1,7 @@
 //! Will messages (§3.1.2.5, §3.1.3.2): kept per connection, published on abnormal close,
 //! possibly after the Will Delay Interval.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,31 +60,53 @@ impl WillMessage {
     }
 }
 
-/// Wills waiting for their delay to pass, by client id.
+/// Wills waiting for their delay to pass, by client id, with a deadline index so that the
+/// next deadline and the due wills are found in O(log n).
 #[derive(Debug, Default)]
 pub struct PendingWills {
     wills: BTreeMap<Arc<str>, (Instant, WillMessage)>,
+    by_deadline: BTreeSet<(Instant, Arc<str>)>,
 }
 
 impl PendingWills {
-    /// Schedule a will.
+    /// Schedule a will (replacing a pending one of the same client).
     pub fn schedule(&mut self, client: Arc<str>, at: Instant, will: WillMessage) {
-        self.wills.insert(client, (at, will));
+        if let Some((old, _)) = self.wills.insert(client.clone(), (at, will)) {
+            self.by_deadline.remove(&(old, client.clone()));
+        }
+        self.by_deadline.insert((at, client));
     }
 
     /// Cancel and return the will of `client`.
     pub fn take(&mut self, client: &str) -> Option<WillMessage> {
-        self.wills.remove(client).map(|(_, w)| w)
+        let (key, (at, will)) = self.wills.remove_entry(client)?;
+        self.by_deadline.remove(&(at, key));
+        Some(will)
     }
 
-    /// Wills due at `now`.
+    /// Wills due at `now`, earliest first.
     pub fn take_due(&mut self, now: Instant) -> Vec<(Arc<str>, WillMessage)> {
-        let due: Vec<Arc<str>> = self.wills.iter().filter(|(_, (at, _))| *at <= now).map(|(c, _)| c.clone()).collect();
-        due.into_iter().filter_map(|c| self.wills.remove(&c).map(|(_, w)| (c, w))).collect()
+        let mut due = Vec::new();
+        while let Some((at, client)) = self.by_deadline.first().cloned()
+            && at <= now
+        {
+            self.by_deadline.remove(&(at, client.clone()));
+            if let Some((_, will)) = self.wills.remove(&client) {
+                due.push((client, will));
+            }
+        }
+        due
     }
 
     /// The earliest deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.wills.values().map(|(at, _)| *at).min()
+        self.by_deadline.first().map(|(at, _)| *at)
+    }
+
+    /// Number of pending wills.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        debug_assert_eq!(self.wills.len(), self.by_deadline.len());
+        self.wills.len()
     }
 }
