@@ -54,8 +54,10 @@
 #![cfg_attr(test, allow(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used))]
 #![warn(missing_docs)]
 
+pub mod arbitrary_impls;
 mod error;
 mod frame;
+pub mod fuzz_targets;
 mod owned;
 pub mod packet;
 pub mod property;

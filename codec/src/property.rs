@@ -441,7 +441,7 @@ fn byte_property(id: PropertyId, v: u8) -> Property<'static> {
 ///
 /// Equality compares the bytes: two blocks are equal when they carry the same
 /// properties in the same order.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct Properties<'a> {
     raw: &'a [u8],
     /// Contexts in which every property of the block is allowed (derived from `raw`).
@@ -651,6 +651,20 @@ accessors! {
     shared_subscription_available -> u8 = SharedSubscriptionAvailable;
 }
 
+impl PartialEq for Properties<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for Properties<'_> {}
+
+impl core::hash::Hash for Properties<'_> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.raw.hash(state);
+    }
+}
+
 impl fmt::Debug for Properties<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
@@ -817,6 +831,15 @@ mod tests {
     fn rejects_authentication_data_without_method() {
         let raw = block(&[Property::AuthenticationData(b"x")]);
         assert_eq!(Properties::parse(&raw, PropertyContext::Connect), Err(DecodeError::MissingAuthenticationMethod));
+    }
+
+    #[test]
+    fn equality_compares_bytes_only() {
+        let raw = block(&[Property::ContentType("a")]);
+        assert_eq!(
+            Properties::from_raw_unchecked(&raw),
+            Properties::parse(&raw, PropertyContext::Publish).expect("valid")
+        );
     }
 
     #[test]

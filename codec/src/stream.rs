@@ -77,7 +77,8 @@ impl StreamDecoder {
             Ok(Status::Complete(header)) => header.frame_len().saturating_sub(self.buf.len()),
             _ => 0,
         };
-        let reserve = wanted.clamp(1, MAX_RESERVE.min(self.config.max_packet_size));
+        // At least one byte even with a zero limit: enough to read a header and refuse it.
+        let reserve = wanted.clamp(1, MAX_RESERVE.min(self.config.max_packet_size).max(1));
         self.buf.reserve(reserve);
         &mut self.buf
     }
