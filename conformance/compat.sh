@@ -31,7 +31,8 @@ for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
 done
-mosquitto_version=$(mosquitto -h 2>/dev/null | head -n 1 | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' || echo unknown)
+mosquitto_version=$( (mosquitto -h 2>/dev/null || true) | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1)
+mosquitto_version=${mosquitto_version:-unknown}
 
 echo "--- mosquitto $mosquitto_version on 127.0.0.1:$port"
 "$runner" "mqtt://127.0.0.1:$port" --broker-profile conformance/brokers/mosquitto.toml --no-progress \

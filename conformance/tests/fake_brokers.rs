@@ -34,8 +34,11 @@ where
     address
 }
 
+/// Scenarios that connect and that an empty profile does not skip up front (those needing
+/// e.g. a `refused_topic` are skipped before any connection is made).
 fn uses_connect(scenario: &mqttkit_conformance::Scenario) -> bool {
-    scenario.steps.iter().any(|s| matches!(s.action, Action::Connect { .. }))
+    scenario.requires.iter().all(|r| r != "refused-topic")
+        && scenario.steps.iter().any(|s| matches!(s.action, Action::Connect { .. }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,7 @@
+//! The built-in scenarios and the statement catalogue are embedded with `include_dir!`;
+//! rebuild when any file under them changes or is added.
+
+fn main() {
+    println!("cargo:rerun-if-changed=scenarios");
+    println!("cargo:rerun-if-changed=catalogue");
+}
