@@ -93,3 +93,86 @@ fn mosquitto_live_qos2_v5_to_v311() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ping");
     rt.block_on(broker.shutdown());
 }
+
+/// Publish with `mosquitto_pub` until a `mosquitto_sub` (which may not have subscribed
+/// yet) prints its message, and return what it printed.
+fn deliver_live(port: u16, sub_args: &[&str], sub_version: &str, pub_args: &[&str], pub_version: &str) -> String {
+    let mut sub = sub_cmd(port, sub_version, sub_args);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        pub_cmd(port, pub_version, pub_args);
+        if sub.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = sub.wait_with_output().unwrap();
+    assert!(out.status.success(), "mosquitto_sub {sub_args:?} timed out");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn mosquitto_qos_0_1_2_both_versions_delivered_at_the_lower_qos() {
+    if !peers() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let broker = rt.block_on(start(test_config()));
+    let port = broker.local_addr().port();
+    for version in ["mqttv311", "5"] {
+        for pub_qos in ["0", "1", "2"] {
+            for sub_qos in ["0", "1", "2"] {
+                let topic = format!("qos/{version}/{pub_qos}/{sub_qos}");
+                let payload = format!("m{pub_qos}{sub_qos}");
+                let printed = deliver_live(
+                    port,
+                    &["-t", &topic, "-q", sub_qos, "-C", "1", "-F", "%q %t %p"],
+                    version,
+                    &["-t", &topic, "-m", &payload, "-q", pub_qos],
+                    version,
+                );
+                // "The QoS of Payload Messages sent in response to a Subscription MUST be
+                // the minimum of the QoS of the originally published message and the
+                // Maximum QoS granted by the Server" [MQTT-3.8.4-6] / [MQTT-3.8.4-8].
+                let expected_qos = pub_qos.min(sub_qos);
+                assert_eq!(
+                    printed,
+                    format!("{expected_qos} {topic} {payload}"),
+                    "v{version} pub {pub_qos} sub {sub_qos}"
+                );
+            }
+        }
+    }
+    rt.block_on(broker.shutdown());
+}
+
+#[test]
+fn mosquitto_will_published_when_client_dies() {
+    if !peers() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let broker = rt.block_on(start(test_config()));
+    let port = broker.local_addr().port();
+    for version in ["mqttv311", "5"] {
+        let will_topic = format!("will/{version}");
+        // A client with a retained will, killed without DISCONNECT once connected. The will
+        // is retained so that the check below does not race the listener's SUBSCRIBE.
+        let mut dying = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version, "-t", "will/unused"])
+            .args(["--will-topic", &will_topic, "--will-payload", "gone", "--will-qos", "1", "--will-retain"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        dying.kill().unwrap();
+        dying.wait().unwrap();
+        let out = sub_cmd(port, version, &["-t", &will_topic, "-C", "1", "-q", "1", "-F", "%q %r %p"])
+            .wait_with_output()
+            .unwrap();
+        assert!(out.status.success(), "no will arrived for {version}");
+        // Published as a retained message at the will's QoS 1 [MQTT-3.1.2-17] / [MQTT-3.1.2-15].
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1 1 gone", "{version}");
+    }
+    rt.block_on(broker.shutdown());
+}
