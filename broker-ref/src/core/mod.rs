@@ -1383,7 +1383,7 @@ impl Core {
                 peer: s.conn.and_then(|c| self.conns.get(&c)).map(|c| c.peer.to_string()),
                 protocol: s.version.to_string(),
                 keep_alive: s.conn.and_then(|c| self.conns.get(&c)).map(|c| c.keep_alive),
-                subscriptions: s.subscriptions.len(),
+                subscriptions: s.subscriptions.keys().cloned().collect(),
                 queued: s.queue.len(),
             })
             .collect();

@@ -30,8 +30,8 @@ pub struct ClientInfo {
     pub protocol: String,
     /// Keep alive in force, seconds (`None` while disconnected).
     pub keep_alive: Option<u16>,
-    /// Number of subscriptions.
-    pub subscriptions: usize,
+    /// Topic filters subscribed to.
+    pub subscriptions: Vec<String>,
     /// Messages queued.
     pub queued: usize,
 }
@@ -90,7 +90,7 @@ pub fn clients_json(clients: &[ClientInfo]) -> String {
                 c.peer.as_deref().map_or_else(|| "null".to_owned(), json_str),
                 json_str(&c.protocol),
                 c.keep_alive.map_or_else(|| "null".to_owned(), |k| k.to_string()),
-                c.subscriptions,
+                format!("[{}]", c.subscriptions.iter().map(|f| json_str(f)).collect::<Vec<_>>().join(",")),
                 c.queued
             )
         })
@@ -128,12 +128,12 @@ mod tests {
             peer: None,
             protocol: "5.0".into(),
             keep_alive: Some(30),
-            subscriptions: 2,
+            subscriptions: vec!["a/#".into(), "b".into()],
             queued: 0,
         };
         assert_eq!(
             clients_json(&[c]),
-            r#"[{"client_id":"a\"b\\\u0001","connected":true,"peer":null,"protocol":"5.0","keep_alive":30,"subscriptions":2,"queued":0}]"#
+            r#"[{"client_id":"a\"b\\\u0001","connected":true,"peer":null,"protocol":"5.0","keep_alive":30,"subscriptions":["a/#","b"],"queued":0}]"#
         );
     }
 }
