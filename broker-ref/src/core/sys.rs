@@ -90,11 +90,16 @@ pub fn clients_json(clients: &[ClientInfo]) -> String {
                 c.peer.as_deref().map_or_else(|| "null".to_owned(), json_str),
                 json_str(&c.protocol),
                 c.keep_alive.map_or_else(|| "null".to_owned(), |k| k.to_string()),
-                format!("[{}]", c.subscriptions.iter().map(|f| json_str(f)).collect::<Vec<_>>().join(",")),
+                json_array(&c.subscriptions),
                 c.queued
             )
         })
         .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn json_array(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|item| json_str(item)).collect();
     format!("[{}]", items.join(","))
 }
 
