@@ -6,6 +6,17 @@ use bytes::BufMut;
 
 use crate::wire;
 
+/// Append a minimally encoded Variable Byte Integer; values above 268,435,455 are written
+/// as that maximum.
+pub fn put_var_int(buf: &mut impl BufMut, value: u32) {
+    wire::put_var_int(buf, value.min(wire::VAR_INT_MAX));
+}
+
+/// Append a length-prefixed field; at most the first 65,535 bytes of `bytes` are written.
+pub fn put_field(buf: &mut impl BufMut, bytes: &[u8]) {
+    wire::put_field(buf, bytes.get(..bytes.len().min(wire::FIELD_MAX)).unwrap_or_default());
+}
+
 /// A packet assembled from raw parts. Nothing is checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawPacket {

@@ -96,28 +96,7 @@ pub fn encode_property(out: &mut Vec<u8>, id: u8, kind: PropertyKind, value: &Ou
     }
 }
 
-/// Append a length-prefixed field (truncated to 65 535 bytes).
-pub fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = bytes.len().min(usize::from(u16::MAX));
-    out.extend_from_slice(&(len as u16).to_be_bytes());
-    out.extend_from_slice(bytes.get(..len).unwrap_or_default());
-}
-
-/// Append a Variable Byte Integer (values above the maximum are clamped).
-pub fn put_var_int(out: &mut Vec<u8>, value: u32) {
-    let mut value = value.min(268_435_455);
-    loop {
-        let mut byte = (value % 128) as u8;
-        value /= 128;
-        if value > 0 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-        if value == 0 {
-            break;
-        }
-    }
-}
+pub use mqttkit_codec::raw::{put_field, put_var_int};
 
 /// A received property as (name, value).
 pub fn describe(property: &Property<'_>) -> (&'static str, Value) {
