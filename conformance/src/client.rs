@@ -52,6 +52,9 @@ pub enum Event {
     Packet(Observed),
     /// The connection ended, with how.
     Closed(String),
+    /// The transport under the MQTT conversation failed (e.g. a TLS alert such as a
+    /// rejected client certificate): a runner or network error, not the broker's MQTT answer.
+    TransportFailed(String),
 }
 
 /// Decode a frame of `version` for display and matching.
@@ -78,7 +81,7 @@ pub struct Connection {
     writer: Option<Writer>,
     events: mpsc::UnboundedReceiver<Event>,
     reader: JoinHandle<()>,
-    closed: Option<String>,
+    closed: Option<Event>,
     trace: Trace,
 }
 
@@ -113,23 +116,23 @@ impl Connection {
         Ok(())
     }
 
-    /// The next event before `deadline`; `None` on timeout. After the connection closed,
-    /// keeps returning `Closed`.
+    /// The next event before `deadline`; `None` on timeout. After the connection closed
+    /// (or its transport failed), keeps returning that same event.
     pub async fn next_event(&mut self, deadline: tokio::time::Instant) -> Option<Event> {
-        if let Some(how) = &self.closed {
-            return Some(Event::Closed(how.clone()));
+        if let Some(end) = &self.closed {
+            return Some(end.clone());
         }
         match tokio::time::timeout_at(deadline, self.events.recv()).await {
             Err(_) => None,
-            Ok(Some(Event::Closed(how))) => {
-                self.closed = Some(how.clone());
-                Some(Event::Closed(how))
+            Ok(Some(Event::Packet(packet))) => Some(Event::Packet(packet)),
+            Ok(Some(end)) => {
+                self.closed = Some(end.clone());
+                Some(end)
             }
-            Ok(Some(event)) => Some(event),
             Ok(None) => {
-                let how = "the reader stopped".to_owned();
-                self.closed = Some(how.clone());
-                Some(Event::Closed(how))
+                let end = Event::Closed("the reader stopped".to_owned());
+                self.closed = Some(end.clone());
+                Some(end)
             }
         }
     }
@@ -178,9 +181,13 @@ async fn read_loop(
                 return;
             }
             Err(e) => {
-                let how = format!("connection error: {e}");
+                let (how, event): (String, fn(String) -> Event) = if crate::transport::tls_failure(&e).is_some() {
+                    (format!("TLS failure: {e}"), Event::TransportFailed)
+                } else {
+                    (format!("connection error: {e}"), Event::Closed)
+                };
                 trace.record(&name, Direction::Event, how.clone(), &[]);
-                let _ = events.send(Event::Closed(how));
+                let _ = events.send(event(how));
                 return;
             }
         };

@@ -131,6 +131,9 @@ pub async fn probe(config: &RunConfig, version: Version, run_tag: &str) -> Resul
         Some(Event::Closed(how)) => {
             Probe { connack: None, note: format!("{version}: CONNECT answered by close ({how})") }
         }
+        Some(Event::TransportFailed(how)) => {
+            return Err(format!("cannot talk to {}: {how}", config.connector.address()));
+        }
         None => Probe { connack: None, note: format!("{version}: no CONNACK within 5 s") },
     };
     if let Ok((bytes, _)) =
@@ -504,6 +507,9 @@ impl ScenarioRun<'_> {
             match state.connection.next_event(deadline).await {
                 None => return Ok(Next::Timeout),
                 Some(Event::Closed(how)) => return Ok(Next::Closed(how)),
+                Some(Event::TransportFailed(how)) => {
+                    return Err(StepFailure::error(format!("`{name}`: the transport failed: {how}")));
+                }
                 Some(Event::Packet(packet)) => {
                     let pending_pubrel = match (packet.kind.as_str(), packet.fields.get("packet_id")) {
                         ("PUBREL", Some(Value::Int(id))) if state.awaiting_pubrel.remove(id) => Some(*id),

@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -111,16 +112,27 @@ pub struct TlsOptions {
     pub insecure: bool,
 }
 
+/// Default bound on opening a connection (TCP connect plus TLS and WebSocket handshakes).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bound on closing the sending direction (a WebSocket close waits for the peer's Close).
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Everything needed to open connections to one broker.
 #[derive(Clone)]
 pub struct Connector {
     address: Address,
     tls: Option<Arc<rustls::ClientConfig>>,
+    handshake_timeout: Duration,
 }
 
 impl fmt::Debug for Connector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connector").field("address", &self.address).field("tls", &self.tls.is_some()).finish()
+        f.debug_struct("Connector")
+            .field("address", &self.address)
+            .field("tls", &self.tls.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
     }
 }
 
@@ -137,7 +149,15 @@ impl Connector {
             Scheme::Tls | Scheme::Wss => Some(Arc::new(tls_config(tls)?)),
             Scheme::Tcp | Scheme::Ws => None,
         };
-        Ok(Self { address, tls })
+        Ok(Self { address, tls, handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT })
+    }
+
+    /// Bound opening a connection (TCP connect plus TLS and WebSocket handshakes) by
+    /// `timeout` instead of [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    #[must_use]
+    pub const fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
     }
 
     /// The address.
@@ -145,8 +165,23 @@ impl Connector {
         &self.address
     }
 
-    /// Open one connection.
+    /// Open one connection; a peer that does not complete the handshakes within the
+    /// handshake timeout yields a `TimedOut` error.
     pub async fn connect(&self) -> io::Result<(Reader, Writer)> {
+        match tokio::time::timeout(self.handshake_timeout, self.open()).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "connecting to {} did not complete within {:.1} s",
+                    self.address,
+                    self.handshake_timeout.as_secs_f64()
+                ),
+            )),
+        }
+    }
+
+    async fn open(&self) -> io::Result<(Reader, Writer)> {
         let tcp = TcpStream::connect((self.address.host.as_str(), self.address.port)).await?;
         tcp.set_nodelay(true)?;
         let stream: BoxedIo = match &self.tls {
@@ -164,14 +199,8 @@ impl Connector {
                 Ok((Reader::Stream(read), Writer::Stream(write)))
             }
             Scheme::Ws | Scheme::Wss => {
-                let url = format!(
-                    "{}://{}:{}{}",
-                    if self.address.scheme == Scheme::Ws { "ws" } else { "wss" },
-                    self.address.host,
-                    self.address.port,
-                    self.address.path
-                );
-                let mut request = url.into_client_request().map_err(io::Error::other)?;
+                // `Address`'s display brackets IPv6 hosts, as a URL needs.
+                let mut request = self.address.to_string().into_client_request().map_err(io::Error::other)?;
                 request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
                 let (ws, _response) =
                     tokio_tungstenite::client_async(request, stream).await.map_err(io::Error::other)?;
@@ -248,17 +277,44 @@ impl Writer {
         }
     }
 
-    /// Close the sending direction.
+    /// Close the sending direction, bounded in time: a WebSocket close flushes a Close
+    /// frame and then waits for the peer's, which a peer may never send.
     pub async fn shutdown(&mut self) {
-        match self {
-            Self::Stream(write) => {
-                let _ = write.shutdown().await;
+        let close = async {
+            match self {
+                Self::Stream(write) => {
+                    let _ = write.shutdown().await;
+                }
+                Self::WebSocket(sink) => {
+                    let _ = sink.close().await;
+                }
             }
-            Self::WebSocket(sink) => {
-                let _ = sink.close().await;
-            }
-        }
+        };
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, close).await;
     }
+}
+
+/// The TLS error behind `error`, if it is one: a fatal alert from the peer (e.g. a
+/// rejected client certificate, which TLS 1.3 reports only after the client finished its
+/// handshake), a certificate problem or corrupt records. Such a failure belongs to the
+/// transport, not to the MQTT conversation over it. Looks through WebSocket errors.
+pub fn tls_failure(error: &io::Error) -> Option<&rustls::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = error.get_ref().map(|e| e as _);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = if let Some(io) = e.downcast_ref::<io::Error>() {
+            io.get_ref().map(|e| e as _)
+        } else if let Some(tokio_tungstenite::tungstenite::Error::Io(io)) =
+            e.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+        {
+            io.get_ref().map(|e| e as _)
+        } else {
+            e.source()
+        };
+    }
+    None
 }
 
 fn tls_config(options: &TlsOptions) -> Result<rustls::ClientConfig, String> {
@@ -353,5 +409,28 @@ mod tests {
         let a = Address::parse("mqtts://[::1]").expect("valid");
         assert_eq!((a.host.as_str(), a.port), ("::1", 8883));
         assert!(Address::parse("http://x").is_err());
+    }
+
+    #[test]
+    fn websocket_urls_bracket_ipv6_hosts() {
+        let a = Address::parse("ws://[::1]:8080").expect("valid");
+        let request = a.to_string().into_client_request().expect("a valid WebSocket URL");
+        assert_eq!(request.uri().to_string(), "ws://[::1]:8080/mqtt");
+        let a = Address::parse("wss://127.0.0.1:8443/x").expect("valid");
+        assert_eq!(a.to_string().into_client_request().expect("valid").uri().to_string(), "wss://127.0.0.1:8443/x");
+    }
+
+    #[test]
+    fn finds_tls_errors_through_wrappers() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        let direct = io::Error::new(io::ErrorKind::InvalidData, alert.clone());
+        assert_eq!(tls_failure(&direct), Some(&alert));
+        let ws = io::Error::other(tokio_tungstenite::tungstenite::Error::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            alert.clone(),
+        )));
+        assert_eq!(tls_failure(&ws), Some(&alert));
+        assert_eq!(tls_failure(&io::Error::from(io::ErrorKind::ConnectionReset)), None);
+        assert_eq!(tls_failure(&io::Error::other("plain")), None);
     }
 }
