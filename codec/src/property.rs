@@ -354,8 +354,10 @@ impl<'a> Property<'a> {
     }
 }
 
-/// Read one property; strings are checked for UTF-8 and U+0000 as they are read.
-fn property(input: &[u8]) -> PResult<'_, Property<'_>> {
+/// Read one property; strings are checked for UTF-8 and U+0000 as they are read, unless
+/// `trusted` (iterating a block that was checked before).
+fn property(input: &[u8], trusted: bool) -> PResult<'_, Property<'_>> {
+    let string = if trusted { wire::checked_string } else { wire::string };
     use Property as P;
     let (input, id) = wire::u8(input)?;
     let id = PropertyId(id);
@@ -396,7 +398,7 @@ fn property(input: &[u8]) -> PResult<'_, Property<'_>> {
             (i, P::SubscriptionIdentifier(v))
         }
         ValueType::Utf8 => {
-            let (i, s) = wire::string(input)?;
+            let (i, s) = string(input)?;
             (
                 i,
                 match id {
@@ -415,8 +417,8 @@ fn property(input: &[u8]) -> PResult<'_, Property<'_>> {
             (i, if id == PropertyId::CORRELATION_DATA { P::CorrelationData(b) } else { P::AuthenticationData(b) })
         }
         ValueType::Utf8Pair => {
-            let (i, k) = wire::string(input)?;
-            let (i, v) = wire::string(i)?;
+            let (i, k) = string(input)?;
+            let (i, v) = string(i)?;
             (i, P::UserProperty(k, v))
         }
     };
@@ -474,7 +476,7 @@ impl<'a> Properties<'a> {
         let mut has_auth_data = false;
         let mut rest = raw;
         while !rest.is_empty() {
-            let (next, prop) = wire::finish(property(rest))?;
+            let (next, prop) = wire::finish(property(rest, false))?;
             rest = next;
             prop.check_value()?;
             let id = prop.id();
@@ -689,7 +691,7 @@ impl<'a> Iterator for PropertyIter<'a> {
     type Item = Property<'a>;
 
     fn next(&mut self) -> Option<Property<'a>> {
-        match property(self.rest) {
+        match property(self.rest, true) {
             Ok((rest, prop)) => {
                 self.rest = rest;
                 Some(prop)

@@ -53,9 +53,14 @@ impl<'a> TopicName<'a> {
         Ok(Self::parse(text)?)
     }
 
-    /// Check a string that came off the wire (its length already fits).
+    /// Check a string whose length already fits.
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
         MqttStr::parse(text)?;
+        Self::from_wire(text)
+    }
+
+    /// Check a string read by the wire layer, which has already refused U+0000.
+    pub(crate) fn from_wire(text: &'a str) -> Result<Self, DecodeError> {
         // "The wildcard characters can be used in Topic Filters, but MUST NOT be used
         // within a Topic Name" [MQTT-4.7.1-1] / [MQTT-4.7.0-1].
         if text.bytes().any(|b| b == b'+' || b == b'#') {
@@ -88,9 +93,14 @@ impl<'a> TopicFilter<'a> {
         Ok(Self::parse(text)?)
     }
 
-    /// Check a string that came off the wire (its length already fits).
+    /// Check a string whose length already fits.
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
         MqttStr::parse(text)?;
+        Self::from_wire(text)
+    }
+
+    /// Check a string read by the wire layer, which has already refused U+0000.
+    pub(crate) fn from_wire(text: &'a str) -> Result<Self, DecodeError> {
         check_filter(text)?;
         Ok(Self(text))
     }
@@ -178,16 +188,17 @@ fn check_filter(text: &str) -> Result<(), DecodeError> {
     if text.is_empty() {
         return Err(DecodeError::EmptyTopic);
     }
-    let mut levels = text.split('/').peekable();
-    while let Some(level) = levels.next() {
-        let is_last = levels.peek().is_none();
-        match level {
-            "#" if is_last => {}
-            "+" => {}
-            _ if level.contains(['+', '#']) => return Err(DecodeError::InvalidTopicFilter),
-            _ => {}
+    // One pass: a wildcard must be alone in its level (the bytes either side are '/' or
+    // the ends), and '#' must also be the last byte.
+    let bytes = text.as_bytes();
+    let last = bytes.len().saturating_sub(1);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b != b'+' && b != b'#' {
+            continue;
         }
-        if level == "#" && !is_last {
+        let starts_level = i == 0 || bytes.get(i.wrapping_sub(1)) == Some(&b'/');
+        let ends_level = i == last || bytes.get(i.saturating_add(1)) == Some(&b'/');
+        if !starts_level || !ends_level || (b == b'#' && i != last) {
             return Err(DecodeError::InvalidTopicFilter);
         }
     }

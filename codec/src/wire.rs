@@ -133,6 +133,16 @@ pub(crate) fn string(input: &[u8]) -> PResult<'_, &str> {
     }
 }
 
+/// A UTF-8 Encoded String from bytes that were validated before (iterators over checked
+/// blocks): only the `&str` conversion is repeated, which safe Rust requires.
+pub(crate) fn checked_string(input: &[u8]) -> PResult<'_, &str> {
+    let (input, bytes) = binary(input)?;
+    match core::str::from_utf8(bytes) {
+        Ok(text) => Ok((input, text)),
+        Err(_) => fail(DecodeError::InvalidUtf8),
+    }
+}
+
 /// Binary Data: a two-byte length and that many bytes (§1.5.6).
 pub(crate) fn binary(input: &[u8]) -> PResult<'_, &[u8]> {
     let (input, len) = u16(input)?;

@@ -131,7 +131,7 @@ impl<'a> Connect<'a> {
         // Payload" [MQTT-3.1.3-3]; "The ClientID MUST be a UTF-8 Encoded String"
         // [MQTT-3.1.3-4].
         let (input, client_id) = wire::string(input)?;
-        let client_id = MqttStr::parse(client_id).map_err(nom::Err::Failure)?;
+        let client_id = MqttStr::new_unchecked(client_id);
         let (input, will) = if will_flag {
             let (input, properties) = v5_properties(input, version, PropertyContext::Will)?;
             // "The Will Topic MUST be a UTF-8 Encoded String" [MQTT-3.1.3-11]; it is the
@@ -147,7 +147,7 @@ impl<'a> Connect<'a> {
         // [MQTT-3.1.2-17]; it "MUST be a UTF-8 Encoded String" [MQTT-3.1.3-12].
         let (input, username) = if has_username {
             let (input, name) = wire::string(input)?;
-            (input, Some(MqttStr::parse(name).map_err(nom::Err::Failure)?))
+            (input, Some(MqttStr::new_unchecked(name)))
         } else {
             (input, None)
         };
@@ -260,7 +260,7 @@ impl<'a> Connect<'a> {
 }
 
 fn topic_name(text: &str) -> Result<TopicName<'_>, DecodeError> {
-    let topic = TopicName::parse(text)?;
+    let topic = TopicName::from_wire(text)?;
     if topic.is_empty() {
         return Err(DecodeError::EmptyTopic);
     }

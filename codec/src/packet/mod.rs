@@ -346,6 +346,11 @@ impl<'a> Packet<'a> {
     }
 }
 
+/// The rule set a payload was checked against: 3.1 and 3.1.1 share one, 5.0 has its own.
+pub(crate) const fn checked_bit(version: ProtocolVersion) -> u8 {
+    if version.is_v5() { 2 } else { 1 }
+}
+
 /// Encoded length of a 5.0 property block, or 0 before 5.0.
 pub(crate) fn properties_len(props: &crate::property::Properties<'_>, version: ProtocolVersion) -> usize {
     if version.is_v5() { props.encoded_len() } else { 0 }

@@ -93,7 +93,7 @@ impl<'a> Publish<'a> {
         // Variable Header. It MUST be a UTF-8 Encoded String" [MQTT-3.3.2-1]; it "MUST
         // NOT contain wildcard characters" [MQTT-3.3.2-2].
         let (input, topic) = wire::finish(wire::string(body))?;
-        let topic = TopicName::parse(topic)?;
+        let topic = TopicName::from_wire(topic)?;
         let (input, qos) = match qos {
             QoS::AtMostOnce => (input, PublishQoS::AtMostOnce),
             QoS::AtLeastOnce => {

@@ -6,7 +6,7 @@ use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::v5_properties;
-use crate::packet::{check_properties, properties_len};
+use crate::packet::{check_properties, checked_bit, properties_len};
 use crate::property::{Properties, PropertyContext};
 use crate::topic::TopicFilter;
 use crate::version::{PacketId, ProtocolVersion, QoS, RetainHandling};
@@ -59,9 +59,28 @@ impl SubscriptionOptions {
 }
 
 /// The validated topic filter list of a SUBSCRIBE, iterated lazily from the raw bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Equality compares the bytes.
+#[derive(Clone, Copy)]
 pub struct SubscribeFilters<'a> {
     raw: &'a [u8],
+    /// The rule sets the bytes were checked against ([`checked_bit`]), so that encoding
+    /// a decoded or built list does not check it again.
+    checked: u8,
+}
+
+impl PartialEq for SubscribeFilters<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for SubscribeFilters<'_> {}
+
+impl core::hash::Hash for SubscribeFilters<'_> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.raw.hash(state);
+    }
 }
 
 impl<'a> SubscribeFilters<'a> {
@@ -74,10 +93,10 @@ impl<'a> SubscribeFilters<'a> {
         }
         let mut rest = raw;
         while !rest.is_empty() {
-            let (next, (filter, options)) = wire::finish(filter_and_options(rest))?;
+            let (next, (filter, options)) = wire::finish(filter_and_options(rest, false))?;
             rest = next;
             let options = SubscriptionOptions::from_byte(options, version)?;
-            let filter = TopicFilter::parse(filter)?;
+            let filter = TopicFilter::from_wire(filter)?;
             if version.is_v5() {
                 filter.check_shared()?;
                 // "It is a Protocol Error to set the No Local bit to 1 on a Shared
@@ -87,12 +106,12 @@ impl<'a> SubscribeFilters<'a> {
                 }
             }
         }
-        Ok(Self { raw })
+        Ok(Self { raw, checked: checked_bit(version) })
     }
 
     /// Wrap raw bytes without checking them: for deliberately malformed packets.
     pub const fn from_raw_unchecked(raw: &'a [u8]) -> Self {
-        Self { raw }
+        Self { raw, checked: 0 }
     }
 
     /// The raw payload.
@@ -106,8 +125,10 @@ impl<'a> SubscribeFilters<'a> {
     }
 }
 
-fn filter_and_options(input: &[u8]) -> PResult<'_, (&str, u8)> {
-    let (input, filter) = wire::string(input)?;
+/// One filter and its options byte; `trusted` skips the U+0000 check for blocks that were
+/// checked before.
+fn filter_and_options(input: &[u8], trusted: bool) -> PResult<'_, (&str, u8)> {
+    let (input, filter) = if trusted { wire::checked_string(input)? } else { wire::string(input)? };
     let (input, options) = wire::u8(input)?;
     Ok((input, (filter, options)))
 }
@@ -136,7 +157,7 @@ impl<'a> Iterator for SubscribeFilterIter<'a> {
     type Item = (TopicFilter<'a>, SubscriptionOptions);
 
     fn next(&mut self) -> Option<Self::Item> {
-        match filter_and_options(self.rest) {
+        match filter_and_options(self.rest, true) {
             Ok((rest, (filter, options))) => {
                 self.rest = rest;
                 // The payload was checked on decode; read it under the 5.0 layout, which
@@ -205,7 +226,9 @@ impl<'a> Subscribe<'a> {
     /// Check what the field types do not guarantee.
     pub fn validate(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
         check_properties(&self.properties, PropertyContext::Subscribe, version)?;
-        SubscribeFilters::parse(self.filters.raw, version)?;
+        if self.filters.checked & checked_bit(version) == 0 {
+            SubscribeFilters::parse(self.filters.raw, version)?;
+        }
         Ok(())
     }
 

@@ -6,16 +6,35 @@ use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::connect::v5_properties;
-use crate::packet::{check_properties, properties_len};
+use crate::packet::{check_properties, checked_bit, properties_len};
 use crate::property::{Properties, PropertyContext};
 use crate::topic::TopicFilter;
 use crate::version::{PacketId, ProtocolVersion};
 use crate::wire;
 
 /// The validated topic filter list of an UNSUBSCRIBE, iterated lazily.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Equality compares the bytes.
+#[derive(Clone, Copy)]
 pub struct UnsubscribeFilters<'a> {
     raw: &'a [u8],
+    /// The rule sets the bytes were checked against ([`checked_bit`]), so that encoding
+    /// a decoded or built list does not check it again.
+    checked: u8,
+}
+
+impl PartialEq for UnsubscribeFilters<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for UnsubscribeFilters<'_> {}
+
+impl core::hash::Hash for UnsubscribeFilters<'_> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.raw.hash(state);
+    }
 }
 
 impl<'a> UnsubscribeFilters<'a> {
@@ -32,17 +51,17 @@ impl<'a> UnsubscribeFilters<'a> {
             // [MQTT-3.10.3-1].
             let (next, filter) = wire::finish(wire::string(rest))?;
             rest = next;
-            let filter = TopicFilter::parse(filter)?;
+            let filter = TopicFilter::from_wire(filter)?;
             if version.is_v5() {
                 filter.check_shared()?;
             }
         }
-        Ok(Self { raw })
+        Ok(Self { raw, checked: checked_bit(version) })
     }
 
     /// Wrap raw bytes without checking them: for deliberately malformed packets.
     pub const fn from_raw_unchecked(raw: &'a [u8]) -> Self {
-        Self { raw }
+        Self { raw, checked: 0 }
     }
 
     /// The raw payload.
@@ -80,7 +99,7 @@ impl<'a> Iterator for UnsubscribeFilterIter<'a> {
     type Item = TopicFilter<'a>;
 
     fn next(&mut self) -> Option<TopicFilter<'a>> {
-        match wire::string(self.rest) {
+        match wire::checked_string(self.rest) {
             Ok((rest, filter)) => {
                 self.rest = rest;
                 Some(TopicFilter::new_unchecked(filter))
@@ -145,7 +164,9 @@ impl<'a> Unsubscribe<'a> {
     /// Check what the field types do not guarantee.
     pub fn validate(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
         check_properties(&self.properties, PropertyContext::Unsubscribe, version)?;
-        UnsubscribeFilters::parse(self.filters.raw, version)?;
+        if self.filters.checked & checked_bit(version) == 0 {
+            UnsubscribeFilters::parse(self.filters.raw, version)?;
+        }
         Ok(())
     }
 
