@@ -62,10 +62,7 @@ pub enum Class {
 
 impl Class {
     pub fn is_v5(self) -> bool {
-        matches!(
-            self,
-            Class::PublishV5 | Class::ConnectV5 | Class::SubscribeV5 | Class::PubackV5 | Class::StreamV5
-        )
+        matches!(self, Class::PublishV5 | Class::ConnectV5 | Class::SubscribeV5 | Class::PubackV5 | Class::StreamV5)
     }
     pub fn is_stream(self) -> bool {
         matches!(self, Class::StreamV4 | Class::StreamV5)
@@ -125,31 +122,15 @@ pub const SUBSCRIBE_FILTERS: [(&str, u8, u8); 10] = [
 ///
 /// `0x32` = PUBLISH, DUP 0, QoS 1, RETAIN 0; remaining length 29 =
 /// 2 + 18 (topic) + 2 (packet id) + 7 (payload).
-pub const PUBLISH_V4_SMALL: [u8; 31] = cat(&[
-    &[0x32, 29],
-    &[0x00, 18],
-    TOPIC,
-    &[0x12, 0x34],
-    SMALL_PAYLOAD,
-]);
+pub const PUBLISH_V4_SMALL: [u8; 31] = cat(&[&[0x32, 29], &[0x00, 18], TOPIC, &[0x12, 0x34], SMALL_PAYLOAD]);
 
 /// Header of the 3.1.1 PUBLISH with a 1 KiB payload: remaining length
 /// 2 + 18 + 2 + 1024 = 1046 = varint `0x96 0x08`. Total 1049 bytes.
-pub const PUBLISH_V4_1K_HEADER: [u8; 25] = cat(&[
-    &[0x32, 0x96, 0x08],
-    &[0x00, 18],
-    TOPIC,
-    &[0x12, 0x34],
-]);
+pub const PUBLISH_V4_1K_HEADER: [u8; 25] = cat(&[&[0x32, 0x96, 0x08], &[0x00, 18], TOPIC, &[0x12, 0x34]]);
 
 /// Header of the 3.1.1 PUBLISH with a 64 KiB payload: remaining length
 /// 2 + 18 + 2 + 65536 = 65558 = varint `0x96 0x80 0x04`. Total 65562 bytes.
-pub const PUBLISH_V4_64K_HEADER: [u8; 26] = cat(&[
-    &[0x32, 0x96, 0x80, 0x04],
-    &[0x00, 18],
-    TOPIC,
-    &[0x12, 0x34],
-]);
+pub const PUBLISH_V4_64K_HEADER: [u8; 26] = cat(&[&[0x32, 0x96, 0x80, 0x04], &[0x00, 18], TOPIC, &[0x12, 0x34]]);
 
 // ---------------------------------------------------------------------------
 // 2. MQTT 5.0 PUBLISH
@@ -168,13 +149,7 @@ pub const PUBLISH_V5_SMALL: [u8; 32] = cat(&[
 
 /// Header of the 5.0 PUBLISH with a 1 KiB payload: remaining length
 /// 2 + 18 + 2 + 1 + 1024 = 1047 = varint `0x97 0x08`. Total 1050 bytes.
-pub const PUBLISH_V5_1K_HEADER: [u8; 26] = cat(&[
-    &[0x32, 0x97, 0x08],
-    &[0x00, 18],
-    TOPIC,
-    &[0x12, 0x34],
-    &[0x00],
-]);
+pub const PUBLISH_V5_1K_HEADER: [u8; 26] = cat(&[&[0x32, 0x97, 0x08], &[0x00, 18], TOPIC, &[0x12, 0x34], &[0x00]]);
 
 /// JSON payload of [`PUBLISH_V5_PROPS`], 49 bytes.
 pub const PROPS_PAYLOAD: &[u8] = br#"{"sensor":"room1","temp":21.25,"unit":"C","ok":1}"#;
@@ -286,16 +261,36 @@ pub const CONNECT_V5: [u8; 114] = cat(&[
 macro_rules! filters {
     ($idx:tt) => {
         cat::<199>(&[
-            &[0, 14], b"sensors/+/temp", &[SUBSCRIBE_FILTERS[0].$idx],
-            &[0, 18], b"sensors/+/humidity", &[SUBSCRIBE_FILTERS[1].$idx],
-            &[0, 9], b"devices/#", &[SUBSCRIBE_FILTERS[2].$idx],
-            &[0, 15], b"alerts/critical", &[SUBSCRIBE_FILTERS[3].$idx],
-            &[0, 21], b"home/livingroom/light", &[SUBSCRIBE_FILTERS[4].$idx],
-            &[0, 14], b"home/kitchen/+", &[SUBSCRIBE_FILTERS[5].$idx],
-            &[0, 18], b"$SYS/broker/uptime", &[SUBSCRIBE_FILTERS[6].$idx],
-            &[0, 29], b"factory/line1/machine7/status", &[SUBSCRIBE_FILTERS[7].$idx],
-            &[0, 18], b"fleet/truck-17/gps", &[SUBSCRIBE_FILTERS[8].$idx],
-            &[0, 13], b"cmd/mqttkit/#", &[SUBSCRIBE_FILTERS[9].$idx],
+            &[0, 14],
+            b"sensors/+/temp",
+            &[SUBSCRIBE_FILTERS[0].$idx],
+            &[0, 18],
+            b"sensors/+/humidity",
+            &[SUBSCRIBE_FILTERS[1].$idx],
+            &[0, 9],
+            b"devices/#",
+            &[SUBSCRIBE_FILTERS[2].$idx],
+            &[0, 15],
+            b"alerts/critical",
+            &[SUBSCRIBE_FILTERS[3].$idx],
+            &[0, 21],
+            b"home/livingroom/light",
+            &[SUBSCRIBE_FILTERS[4].$idx],
+            &[0, 14],
+            b"home/kitchen/+",
+            &[SUBSCRIBE_FILTERS[5].$idx],
+            &[0, 18],
+            b"$SYS/broker/uptime",
+            &[SUBSCRIBE_FILTERS[6].$idx],
+            &[0, 29],
+            b"factory/line1/machine7/status",
+            &[SUBSCRIBE_FILTERS[7].$idx],
+            &[0, 18],
+            b"fleet/truck-17/gps",
+            &[SUBSCRIBE_FILTERS[8].$idx],
+            &[0, 13],
+            b"cmd/mqttkit/#",
+            &[SUBSCRIBE_FILTERS[9].$idx],
         ])
     };
 }
@@ -342,8 +337,7 @@ fn with_payload(header: &[u8], len: usize) -> &'static [u8] {
 }
 
 pub static PUBLISH_V4_1K: LazyLock<&'static [u8]> = LazyLock::new(|| with_payload(&PUBLISH_V4_1K_HEADER, 1024));
-pub static PUBLISH_V4_64K: LazyLock<&'static [u8]> =
-    LazyLock::new(|| with_payload(&PUBLISH_V4_64K_HEADER, 64 * 1024));
+pub static PUBLISH_V4_64K: LazyLock<&'static [u8]> = LazyLock::new(|| with_payload(&PUBLISH_V4_64K_HEADER, 64 * 1024));
 pub static PUBLISH_V5_1K: LazyLock<&'static [u8]> = LazyLock::new(|| with_payload(&PUBLISH_V5_1K_HEADER, 1024));
 
 /// Number of packets in each stream.
@@ -441,20 +435,45 @@ fn expect_of(bytes: &[u8]) -> Option<Check> {
 /// Every sample, in a stable order.
 pub fn all() -> Vec<Sample> {
     vec![
-        Sample { name: "publish_v4_31b", class: Class::PublishV4, bytes: &PUBLISH_V4_SMALL, expect: EXPECT_PUBLISH_SMALL },
+        Sample {
+            name: "publish_v4_31b",
+            class: Class::PublishV4,
+            bytes: &PUBLISH_V4_SMALL,
+            expect: EXPECT_PUBLISH_SMALL,
+        },
         Sample { name: "publish_v4_1k", class: Class::PublishV4, bytes: *PUBLISH_V4_1K, expect: EXPECT_PUBLISH_1K },
         Sample { name: "publish_v4_64k", class: Class::PublishV4, bytes: *PUBLISH_V4_64K, expect: EXPECT_PUBLISH_64K },
-        Sample { name: "publish_v5_32b", class: Class::PublishV5, bytes: &PUBLISH_V5_SMALL, expect: EXPECT_PUBLISH_SMALL },
+        Sample {
+            name: "publish_v5_32b",
+            class: Class::PublishV5,
+            bytes: &PUBLISH_V5_SMALL,
+            expect: EXPECT_PUBLISH_SMALL,
+        },
         Sample { name: "publish_v5_1k", class: Class::PublishV5, bytes: *PUBLISH_V5_1K, expect: EXPECT_PUBLISH_1K },
-        Sample { name: "publish_v5_props", class: Class::PublishV5, bytes: &PUBLISH_V5_PROPS, expect: EXPECT_PUBLISH_V5_PROPS },
+        Sample {
+            name: "publish_v5_props",
+            class: Class::PublishV5,
+            bytes: &PUBLISH_V5_PROPS,
+            expect: EXPECT_PUBLISH_V5_PROPS,
+        },
         Sample { name: "connect_v4", class: Class::ConnectV4, bytes: &CONNECT_V4, expect: EXPECT_CONNECT_V4 },
         Sample { name: "connect_v5", class: Class::ConnectV5, bytes: &CONNECT_V5, expect: EXPECT_CONNECT_V5 },
         Sample { name: "subscribe_v4_10", class: Class::SubscribeV4, bytes: &SUBSCRIBE_V4, expect: EXPECT_SUBSCRIBE },
         Sample { name: "subscribe_v5_10", class: Class::SubscribeV5, bytes: &SUBSCRIBE_V5, expect: EXPECT_SUBSCRIBE },
         Sample { name: "puback_v4", class: Class::PubackV4, bytes: &PUBACK_V4, expect: EXPECT_PUBACK },
         Sample { name: "puback_v5", class: Class::PubackV5, bytes: &PUBACK_V5, expect: EXPECT_PUBACK },
-        Sample { name: "stream_v4_10k", class: Class::StreamV4, bytes: *STREAM_V4, expect: expect_stream(&STREAM_V4_CYCLE) },
-        Sample { name: "stream_v5_10k", class: Class::StreamV5, bytes: *STREAM_V5, expect: expect_stream(&STREAM_V5_CYCLE) },
+        Sample {
+            name: "stream_v4_10k",
+            class: Class::StreamV4,
+            bytes: *STREAM_V4,
+            expect: expect_stream(&STREAM_V4_CYCLE),
+        },
+        Sample {
+            name: "stream_v5_10k",
+            class: Class::StreamV5,
+            bytes: *STREAM_V5,
+            expect: expect_stream(&STREAM_V5_CYCLE),
+        },
     ]
 }
 

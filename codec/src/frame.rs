@@ -2,8 +2,6 @@
 //! partial header or body is "incomplete" rather than an error, and the maximum packet
 //! size is checked from the header alone, before the body is buffered.
 
-use nom::Parser;
-
 use crate::error::{FrameError, StreamError};
 use crate::packet::{Packet, PacketType};
 use crate::version::ProtocolVersion;
@@ -68,11 +66,23 @@ pub fn parse_fixed_header(
     version: Option<ProtocolVersion>,
     max_packet_size: usize,
 ) -> Result<Status<FixedHeader>, StreamError> {
-    let first: nom::IResult<&[u8], u8, nom::error::Error<&[u8]>> = nom::number::streaming::be_u8.parse(input);
-    let Ok((rest, first_byte)) = first else {
+    Ok(match fixed_header(input, version, max_packet_size)? {
+        Status::Complete((_, header)) => Status::Complete(header),
+        Status::Incomplete { frame_len } => Status::Incomplete { frame_len },
+    })
+}
+
+/// [`parse_fixed_header`], also returning the checked packet type.
+fn fixed_header(
+    input: &[u8],
+    version: Option<ProtocolVersion>,
+    max_packet_size: usize,
+) -> Result<Status<(PacketType, FixedHeader)>, StreamError> {
+    let [first_byte, rest @ ..] = input else {
         return Ok(Status::Incomplete { frame_len: None });
     };
-    PacketType::check_first_byte(first_byte, version)?;
+    let first_byte = *first_byte;
+    let packet_type = PacketType::check_first_byte(first_byte, version)?;
     let (remaining_len, len_len) = match wire::decode_var_int(rest) {
         VarIntStatus::Complete { value, len } => (value as usize, len),
         VarIntStatus::Incomplete => return Ok(Status::Incomplete { frame_len: None }),
@@ -82,7 +92,7 @@ pub fn parse_fixed_header(
     if header.frame_len() > max_packet_size {
         return Err(FrameError::PacketTooLarge { size: header.frame_len(), limit: max_packet_size }.into());
     }
-    Ok(Status::Complete(header))
+    Ok(Status::Complete((packet_type, header)))
 }
 
 /// Decode one packet from the start of `input`, returning it and the bytes it used.
@@ -92,14 +102,14 @@ pub fn decode_packet(
     version: Option<ProtocolVersion>,
     max_packet_size: usize,
 ) -> Result<Status<(Packet<'_>, usize)>, StreamError> {
-    let header = match parse_fixed_header(input, version, max_packet_size)? {
+    let (packet_type, header) = match fixed_header(input, version, max_packet_size)? {
         Status::Complete(header) => header,
         Status::Incomplete { frame_len } => return Ok(Status::Incomplete { frame_len }),
     };
     let Some(body) = input.get(header.header_len..header.frame_len()) else {
         return Ok(Status::Incomplete { frame_len: Some(header.frame_len()) });
     };
-    let packet = Packet::decode(header.first_byte, body, version)?;
+    let packet = Packet::decode_checked(packet_type, header.first_byte & 0x0F, body, version)?;
     Ok(Status::Complete((packet, header.frame_len())))
 }
 

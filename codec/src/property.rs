@@ -443,7 +443,7 @@ fn byte_property(id: PropertyId, v: u8) -> Property<'static> {
 ///
 /// Equality compares the bytes: two blocks are equal when they carry the same
 /// properties in the same order.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Properties<'a> {
     raw: &'a [u8],
     /// Contexts in which every property of the block is allowed (derived from `raw`).
@@ -653,6 +653,14 @@ accessors! {
     shared_subscription_available -> u8 = SharedSubscriptionAvailable;
 }
 
+/// [`Properties::EMPTY`]: a derived `Default` would allow the block in no context, and
+/// every `encode` would refuse it.
+impl Default for Properties<'_> {
+    fn default() -> Self {
+        Properties::EMPTY
+    }
+}
+
 impl PartialEq for Properties<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.raw == other.raw
@@ -691,6 +699,10 @@ impl<'a> Iterator for PropertyIter<'a> {
     type Item = Property<'a>;
 
     fn next(&mut self) -> Option<Property<'a>> {
+        // An empty block would otherwise go through the parser's error path.
+        if self.rest.is_empty() {
+            return None;
+        }
         match property(self.rest, true) {
             Ok((rest, prop)) => {
                 self.rest = rest;

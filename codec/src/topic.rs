@@ -23,7 +23,7 @@ impl<'a> MqttStr<'a> {
 
     /// Check a string that came off the wire (its length already fits).
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        if text.as_bytes().contains(&0) {
+        if crate::wire::has_nul(text.as_bytes()) {
             return Err(DecodeError::NullCharacter);
         }
         Ok(Self(text))
@@ -55,8 +55,17 @@ impl<'a> TopicName<'a> {
 
     /// Check a string whose length already fits.
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        MqttStr::parse(text)?;
-        Self::from_wire(text)
+        // One branch-free pass for U+0000 and both wildcards.
+        let (nul, wildcard) = text
+            .bytes()
+            .fold((false, false), |(nul, wildcard), b| (nul | (b == 0), wildcard | (b == b'+') | (b == b'#')));
+        if nul {
+            return Err(DecodeError::NullCharacter);
+        }
+        if wildcard {
+            return Err(DecodeError::WildcardInTopicName);
+        }
+        Ok(Self(text))
     }
 
     /// Check a string read by the wire layer, which has already refused U+0000.

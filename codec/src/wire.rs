@@ -118,10 +118,17 @@ pub(crate) fn put_var_int(buf: &mut impl BufMut, mut value: u32) {
 /// \[MQTT-1.5.4-2\]. U+FEFF is kept as is \[MQTT-1.5.4-3\].
 pub(crate) fn check_str(bytes: &[u8]) -> Result<&str, DecodeError> {
     let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
-    if bytes.contains(&0) {
+    if has_nul(bytes) {
         return Err(DecodeError::NullCharacter);
     }
     Ok(text)
+}
+
+/// Whether `bytes` contains U+0000. A branch-free OR-fold: for the short strings of MQTT
+/// it is several times cheaper than `memchr` (`<[u8]>::contains`).
+#[inline]
+pub(crate) fn has_nul(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |acc, &b| acc | (b == 0))
 }
 
 /// A UTF-8 Encoded String (§1.5.4).

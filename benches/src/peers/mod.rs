@@ -1,10 +1,11 @@
-//! Adapters for other Rust MQTT codecs ("peers"), one module per crate.
+//! Codec adapters: our own (`mqttkit`) and other Rust MQTT codecs ("peers"), one module per crate.
 //!
 //! Every adapter module has the same shape, so a benchmark can call any of
 //! them the same way (all calls are direct, monomorphic functions; the
 //! [`Case`] table below with fn pointers is only for the sanity tests):
 //!
 //! ```text
+//! pub const DECODE_CONSUMES_INPUT: bool;           // decode_* consumes its Input
 //! pub type Input;                                  // what the peer decodes from
 //! pub fn input(bytes: &[u8]) -> Input;             // build it (untimed setup)
 //! pub type Output;                                 // what the peer encodes into
@@ -24,7 +25,9 @@
 //!
 //! Decoding: owned-buffer peers (rumqttc, rmqtt-codec, ntex-mqtt) take a
 //! `BytesMut` and consume it, as they would a socket read buffer; borrowing
-//! peers (mqttrs, mqtt-format) take a `Vec<u8>` and only read it. In both
+//! peers (mqttrs, mqtt-format) take a `Vec<u8>` and only read it; mqttkit
+//! reads a `Vec<u8>` too, and its streams come from a `StreamDecoder` that
+//! `input()` has already fed. In all
 //! cases `input()` runs outside the timed region (`iter_batched_ref`). The
 //! decoded packet is dropped inside the decode function, so its destruction
 //! is measured too.
@@ -35,17 +38,14 @@
 //! part of what using their API costs.
 
 use crate::Check;
+use crate::alloc_counter::AllocStats;
 use crate::check::PeerResult;
 use crate::samples::Class;
 
 pub mod memcpy;
 
-// ---- OUR CODEC -------------------------------------------------------------
-// When `mqttkit-codec` is ready: add `src/peers/mqttkit.rs` with the same shape
-// as the modules below, declare it here (no feature gate: it is always built),
-// and add it first in `all()`.
-// pub mod mqttkit;
-// ---------------------------------------------------------------------------
+/// Our codec (no feature gate: always built), first in [`all`].
+pub mod mqttkit;
 
 #[cfg(feature = "peer-mqtt-format")]
 pub mod mqtt_format;
@@ -82,9 +82,13 @@ pub const MAX_PACKET: u32 = 268_435_455;
 
 pub type DecodeFn = fn(&[u8]) -> PeerResult<Check>;
 pub type EncodeFn = fn(&[u8]) -> PeerResult<Vec<u8>>;
+/// Runs the peer call once to warm up, then again under
+/// [`crate::alloc_counter::measure`]; input, prepared packet and output are
+/// built outside the measured region.
+pub type MeasuredFn = fn(&[u8]) -> (PeerResult<()>, AllocStats);
 
 /// One class an adapter supports, with type-erased entry points (tests only).
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Case {
     pub class: Class,
     /// `input(bytes)` then `decode_<class>`.
@@ -92,9 +96,14 @@ pub struct Case {
     /// `prepare_<class>(bytes)`, `encode_<class>` into a fresh output, and the
     /// bytes written. `None` for the streams.
     pub encode: Option<EncodeFn>,
+    /// Allocations of `decode_<class>` alone.
+    pub decode_allocs: MeasuredFn,
+    /// Allocations of `encode_<class>` alone (into a fresh preallocated output).
+    pub encode_allocs: Option<MeasuredFn>,
 }
 
 /// A peer codec.
+#[derive(Debug)]
 pub struct Peer {
     /// Module name, used in benchmark ids.
     pub name: &'static str,
@@ -109,10 +118,11 @@ impl Peer {
     }
 }
 
-/// Every peer enabled by cargo features.
+/// Our codec first, then every peer enabled by cargo features.
+#[allow(clippy::vec_init_then_push)]
 pub fn all() -> Vec<Peer> {
     #[allow(unused_mut)]
-    let mut v = Vec::new();
+    let mut v = vec![Peer { name: "mqttkit", krate: mqttkit::KRATE, cases: mqttkit::cases }];
     #[cfg(feature = "peer-rumqttc")]
     v.push(Peer { name: "rumqttc", krate: rumqttc::KRATE, cases: rumqttc::cases });
     #[cfg(feature = "peer-rmqtt")]
@@ -143,11 +153,40 @@ macro_rules! peer_cases {
                         dec
                     },
                     encode: peer_cases!(@enc $($prepare, $encode)?),
+                    decode_allocs: {
+                        fn dm(bytes: &[u8]) -> ($crate::check::PeerResult<()>, $crate::alloc_counter::AllocStats) {
+                            // warm-up (thread-local caches, lazy statics)
+                            let _ = $decode(&mut input(bytes));
+                            let mut i = input(bytes);
+                            let (r, s) = $crate::alloc_counter::measure(|| $decode(&mut i).map(drop));
+                            drop(i);
+                            (r, s)
+                        }
+                        dm
+                    },
+                    encode_allocs: peer_cases!(@encm $($prepare, $encode)?),
                 },
             )*]
         }
     };
     (@enc) => { None };
+    (@encm) => { None };
+    (@encm $prepare:ident, $encode:ident) => {{
+        fn em(bytes: &[u8]) -> ($crate::check::PeerResult<()>, $crate::alloc_counter::AllocStats) {
+            let p = match $prepare(bytes) {
+                Ok(p) => p,
+                Err(e) => return (Err(e), Default::default()),
+            };
+            let mut o = output();
+            // warm-up (lazily allocated pages, caches)
+            let _ = $encode(&p, &mut o);
+            reset_output(&mut o);
+            let (r, s) = $crate::alloc_counter::measure(|| $encode(&p, &mut o).map(drop));
+            reset_output(&mut o);
+            (r, s)
+        }
+        Some(em as $crate::peers::MeasuredFn)
+    }};
     (@enc $prepare:ident, $encode:ident) => {{
         fn enc(bytes: &[u8]) -> $crate::check::PeerResult<Vec<u8>> {
             let p = $prepare(bytes)?;
@@ -158,14 +197,12 @@ macro_rules! peer_cases {
         Some(enc as $crate::peers::EncodeFn)
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use peer_cases;
 
 /// Length of the first MQTT frame in `buf` (fixed header + remaining
 /// length), or `None` if the buffer does not hold a complete frame or the
 /// remaining length is malformed. For adapters whose decoder does not report
 /// how much it consumed.
-#[allow(dead_code)]
 #[inline]
 pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
     let mut len = 0usize;

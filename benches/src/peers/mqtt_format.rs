@@ -22,6 +22,9 @@ use crate::check::{PeerResult, err};
 
 pub const KRATE: &str = "mqtt-format 0.4.0";
 
+/// Decoding only reads the input: one input serves every iteration.
+pub const DECODE_CONSUMES_INPUT: bool = false;
+
 /// Read-only input.
 pub type Input = Vec<u8>;
 pub fn input(bytes: &[u8]) -> Input {
@@ -67,11 +70,9 @@ fn read_one(bytes: &[u8]) -> PeerResult<MPacket<'_>> {
 
 fn check(p: &MPacket<'_>) -> PeerResult<Check> {
     Ok(match p {
-        MPacket::Publish(p) => Check::new(
-            p.id.map_or(0, |i| i.0 as u64),
-            0,
-            (p.topic_name.value.len() + p.payload.len()) as u64,
-        ),
+        MPacket::Publish(p) => {
+            Check::new(p.id.map_or(0, |i| i.0 as u64), 0, (p.topic_name.value.len() + p.payload.len()) as u64)
+        }
         MPacket::Connect(c) => {
             let mut len = c.client_id.value.len();
             let mut items = 0;

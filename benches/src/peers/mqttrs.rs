@@ -18,6 +18,9 @@ use crate::check::{PeerResult, err};
 
 pub const KRATE: &str = "mqttrs 0.4.1";
 
+/// Decoding only reads the input: one input serves every iteration.
+pub const DECODE_CONSUMES_INPUT: bool = false;
+
 /// Read-only input.
 pub type Input = Vec<u8>;
 pub fn input(bytes: &[u8]) -> Input {

@@ -24,6 +24,9 @@ use crate::check::{PeerResult, err};
 
 pub const KRATE: &str = "ntex-mqtt 8.2.1";
 
+/// Decoding splits the frame off the `BytesMut`: every decode needs a fresh input.
+pub const DECODE_CONSUMES_INPUT: bool = true;
+
 pub type Input = BytesMut;
 pub fn input(bytes: &[u8]) -> Input {
     BytesMut::copy_from_slice(bytes)
@@ -66,11 +69,9 @@ fn read_v4(src: &mut BytesMut) -> PeerResult<v3::codec::Decoded> {
 fn check_v4(d: &v3::codec::Decoded) -> PeerResult<Check> {
     use v3::codec::{Decoded, Packet};
     Ok(match d {
-        Decoded::Publish(p, payload, _) => Check::new(
-            p.packet_id.map_or(0, |i| i.get() as u64),
-            0,
-            (p.topic.len() + payload.len()) as u64,
-        ),
+        Decoded::Publish(p, payload, _) => {
+            Check::new(p.packet_id.map_or(0, |i| i.get() as u64), 0, (p.topic.len() + payload.len()) as u64)
+        }
         Decoded::Packet(Packet::Connect(c), _) => {
             let mut len = c.client_id.len();
             let mut items = 0;

@@ -17,6 +17,9 @@ use crate::check::{PeerResult, err};
 
 pub const KRATE: &str = "rmqtt-codec 0.3.1";
 
+/// Decoding splits the frame off the `BytesMut`: every decode needs a fresh input.
+pub const DECODE_CONSUMES_INPUT: bool = true;
+
 pub type Input = BytesMut;
 pub fn input(bytes: &[u8]) -> Input {
     BytesMut::from(bytes)
@@ -59,11 +62,9 @@ fn read_v4(src: &mut BytesMut) -> PeerResult<v3::Packet> {
 
 fn check_v4(p: &v3::Packet) -> PeerResult<Check> {
     Ok(match p {
-        v3::Packet::Publish(p) => Check::new(
-            p.packet_id.map_or(0, |i| i.get() as u64),
-            0,
-            (p.topic.len() + p.payload.len()) as u64,
-        ),
+        v3::Packet::Publish(p) => {
+            Check::new(p.packet_id.map_or(0, |i| i.get() as u64), 0, (p.topic.len() + p.payload.len()) as u64)
+        }
         v3::Packet::Connect(c) => {
             let mut len = c.client_id.len();
             let mut items = 0;
@@ -145,8 +146,8 @@ fn check_v5(p: &v5::Packet) -> PeerResult<Check> {
         v5::Packet::Publish(p) => {
             let (mut items, mut len) = (0u64, p.topic.len() + p.payload.len());
             if let Some(props) = &p.properties {
-                items += props.user_properties.len() as u64
-                    + props.message_expiry_interval.map_or(0, |e| e.get() as u64);
+                items +=
+                    props.user_properties.len() as u64 + props.message_expiry_interval.map_or(0, |e| e.get() as u64);
                 len += props.content_type.as_ref().map_or(0, |c| c.len());
             }
             Check::new(p.packet_id.map_or(0, |i| i.get() as u64), items, len as u64)

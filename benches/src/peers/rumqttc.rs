@@ -19,6 +19,9 @@ use crate::check::{PeerResult, err};
 
 pub const KRATE: &str = "rumqttc 0.25.1";
 
+/// Decoding splits the frame off the `BytesMut`: every decode needs a fresh input.
+pub const DECODE_CONSUMES_INPUT: bool = true;
+
 pub type Input = BytesMut;
 pub fn input(bytes: &[u8]) -> Input {
     BytesMut::from(bytes)

@@ -212,7 +212,17 @@ impl<'a> Packet<'a> {
     /// \[MQTT-3.1.0-1\].
     pub fn decode(first_byte: u8, body: &'a [u8], version: Option<ProtocolVersion>) -> Result<Self, DecodeError> {
         let packet_type = PacketType::check_first_byte(first_byte, version)?;
-        let flags = first_byte & 0x0F;
+        Self::decode_checked(packet_type, first_byte & 0x0F, body, version)
+    }
+
+    /// [`Self::decode`] once the first byte is checked (`frame::decode_packet` has done
+    /// that while reading the fixed header).
+    pub(crate) fn decode_checked(
+        packet_type: PacketType,
+        flags: u8,
+        body: &'a [u8],
+        version: Option<ProtocolVersion>,
+    ) -> Result<Self, DecodeError> {
         if packet_type == PacketType::Connect {
             return Connect::decode(body).map(Self::Connect);
         }
@@ -280,6 +290,11 @@ impl<'a> Packet<'a> {
     /// Check that the packet is valid for `version`: everything the decoder would check
     /// that the field types do not already guarantee.
     pub fn validate(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
+        self.validate_len(version).map(drop)
+    }
+
+    /// [`Self::validate`], returning the remaining length it computed.
+    fn validate_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         match self {
             Self::Connect(p) => p.validate(),
             Self::ConnAck(p) => p.validate(version),
@@ -296,16 +311,19 @@ impl<'a> Packet<'a> {
             Self::Disconnect(p) => p.validate(version),
             Self::Auth(p) => p.validate(version),
         }?;
-        if self.remaining_len(version) > wire::VAR_INT_MAX as usize {
+        let remaining = self.remaining_len(version);
+        if remaining > wire::VAR_INT_MAX as usize {
             return Err(EncodeError::PacketTooLarge);
         }
-        Ok(())
+        Ok(remaining)
     }
 
     /// Validate and encode the whole packet into `buf`, with no intermediate buffer.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let payload = self.encode_vectored(version, buf)?;
-        buf.put_slice(payload);
+        if !payload.is_empty() {
+            buf.put_slice(payload);
+        }
         Ok(())
     }
 
@@ -313,8 +331,31 @@ impl<'a> Packet<'a> {
     /// payload (borrowed, not copied) to be written after it — for vectored writes of large
     /// messages. For other packets the returned slice is empty.
     pub fn encode_vectored(&self, version: ProtocolVersion, head: &mut impl BufMut) -> Result<&'a [u8], EncodeError> {
-        self.validate(version)?;
-        Ok(self.encode_head_unchecked(version, head))
+        // One dispatch for the most frequent packets: validate, size and write in one place.
+        match self {
+            Self::Publish(p) => {
+                p.validate(version)?;
+                let remaining = p.remaining_len(version);
+                let Ok(remaining) = u32::try_from(remaining) else { return Err(EncodeError::PacketTooLarge) };
+                if remaining > wire::VAR_INT_MAX {
+                    return Err(EncodeError::PacketTooLarge);
+                }
+                head.put_u8(((PacketType::Publish as u8) << 4) | p.flags());
+                wire::put_var_int(head, remaining);
+                return Ok(p.encode_head(version, head));
+            }
+            Self::PubAck(p) => {
+                p.validate(PacketType::PubAck, version)?;
+                let remaining = u32::try_from(p.remaining_len(version)).unwrap_or(u32::MAX);
+                head.put_u8((PacketType::PubAck as u8) << 4);
+                wire::put_var_int(head, remaining);
+                p.encode_body(version, head);
+                return Ok(&[]);
+            }
+            _ => {}
+        }
+        let remaining = self.validate_len(version)?;
+        Ok(self.encode_head(version, remaining, head))
     }
 
     /// Encode without any validation: the explicitly named path for building deliberately
@@ -326,8 +367,11 @@ impl<'a> Packet<'a> {
     }
 
     fn encode_head_unchecked(&self, version: ProtocolVersion, buf: &mut impl BufMut) -> &'a [u8] {
+        self.encode_head(version, self.remaining_len(version), buf)
+    }
+
+    fn encode_head(&self, version: ProtocolVersion, remaining: usize, buf: &mut impl BufMut) -> &'a [u8] {
         buf.put_u8(self.first_byte());
-        let remaining = self.remaining_len(version);
         wire::put_var_int(buf, u32::try_from(remaining).unwrap_or(u32::MAX).min(wire::VAR_INT_MAX));
         match self {
             Self::Connect(p) => p.encode_body(buf),
@@ -373,6 +417,10 @@ pub(crate) fn check_properties(
     context: crate::property::PropertyContext,
     version: ProtocolVersion,
 ) -> Result<(), EncodeError> {
+    // An empty block is valid in every packet of every version.
+    if props.is_empty() {
+        return Ok(());
+    }
     check_no_properties(props, version)?;
     props.check_context(context).map_err(|_| EncodeError::PropertiesForOtherPacket)
 }
@@ -383,7 +431,8 @@ pub(crate) fn check_reason_code(
     packet_type: PacketType,
     version: ProtocolVersion,
 ) -> Result<(), EncodeError> {
-    if code.is_valid_for(packet_type, version) {
+    // Success (0x00) is valid for every packet type in every version.
+    if code.0 == 0 || code.is_valid_for(packet_type, version) {
         Ok(())
     } else {
         Err(EncodeError::Invalid(DecodeError::InvalidReasonCode { packet_type, code: code.0 }))

@@ -92,8 +92,9 @@ impl<'a> Publish<'a> {
         // "The Topic Name MUST be present as the first field in the PUBLISH packet
         // Variable Header. It MUST be a UTF-8 Encoded String" [MQTT-3.3.2-1]; it "MUST
         // NOT contain wildcard characters" [MQTT-3.3.2-2].
-        let (input, topic) = wire::finish(wire::string(body))?;
-        let topic = TopicName::from_wire(topic)?;
+        // UTF-8 only here: `TopicName::parse` checks U+0000 and wildcards in one pass.
+        let (input, topic) = wire::finish(wire::checked_string(body))?;
+        let topic = TopicName::parse(topic)?;
         let (input, qos) = match qos {
             QoS::AtMostOnce => (input, PublishQoS::AtMostOnce),
             QoS::AtLeastOnce => {

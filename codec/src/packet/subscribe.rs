@@ -10,7 +10,7 @@ use crate::packet::{check_properties, checked_bit, properties_len};
 use crate::property::{Properties, PropertyContext};
 use crate::topic::TopicFilter;
 use crate::version::{PacketId, ProtocolVersion, QoS, RetainHandling};
-use crate::wire::{self, PResult};
+use crate::wire;
 
 /// Subscription Options (5.0 §3.8.3.1); before 5.0 only the requested QoS exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -91,12 +91,10 @@ impl<'a> SubscribeFilters<'a> {
         if raw.is_empty() {
             return Err(DecodeError::EmptySubscribe);
         }
-        let mut rest = raw;
-        while !rest.is_empty() {
-            let (next, (filter, options)) = wire::finish(filter_and_options(rest, false))?;
-            rest = next;
+        let mut pairs = SubscribeFilterIter::new(raw);
+        while let Some((filter, options)) = pairs.read()? {
             let options = SubscriptionOptions::from_byte(options, version)?;
-            let filter = TopicFilter::from_wire(filter)?;
+            let filter = TopicFilter::parse(filter)?;
             if version.is_v5() {
                 filter.check_shared()?;
                 // "It is a Protocol Error to set the No Local bit to 1 on a Shared
@@ -121,16 +119,8 @@ impl<'a> SubscribeFilters<'a> {
 
     /// The filters and their options, in order.
     pub fn iter(&self) -> SubscribeFilterIter<'a> {
-        SubscribeFilterIter { rest: self.raw }
+        SubscribeFilterIter::new(self.raw)
     }
-}
-
-/// One filter and its options byte; `trusted` skips the U+0000 check for blocks that were
-/// checked before.
-fn filter_and_options(input: &[u8], trusted: bool) -> PResult<'_, (&str, u8)> {
-    let (input, filter) = if trusted { wire::checked_string(input)? } else { wire::string(input)? };
-    let (input, options) = wire::u8(input)?;
-    Ok((input, (filter, options)))
 }
 
 impl fmt::Debug for SubscribeFilters<'_> {
@@ -148,25 +138,55 @@ impl<'a> IntoIterator for SubscribeFilters<'a> {
 }
 
 /// Iterator over [`SubscribeFilters`].
+///
+/// When the whole list is valid UTF-8 — always the case for ASCII filters shorter than
+/// 128 bytes — it is validated once, here, and every filter is a sub-slice of it
+/// (`str::get`, O(1)); otherwise each filter is validated on its own.
 #[derive(Debug, Clone)]
 pub struct SubscribeFilterIter<'a> {
-    rest: &'a [u8],
+    raw: &'a [u8],
+    text: Option<&'a str>,
+    pos: usize,
+}
+
+impl<'a> SubscribeFilterIter<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Self { raw, text: core::str::from_utf8(raw).ok(), pos: 0 }
+    }
+
+    /// The next filter (UTF-8 checked; U+0000 is the caller's to check) and options
+    /// byte, `None` at the end.
+    fn read(&mut self) -> Result<Option<(&'a str, u8)>, DecodeError> {
+        let rest = self.raw.get(self.pos..).unwrap_or_default();
+        let [hi, lo, ..] = *rest else {
+            return if rest.is_empty() { Ok(None) } else { Err(DecodeError::Truncated) };
+        };
+        let start = self.pos.saturating_add(2);
+        let end = start.saturating_add(usize::from(u16::from_be_bytes([hi, lo])));
+        let bytes = self.raw.get(start..end).ok_or(DecodeError::Truncated)?;
+        let filter = match self.text.and_then(|text| text.get(start..end)) {
+            Some(filter) => filter,
+            None => core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?,
+        };
+        let options = *self.raw.get(end).ok_or(DecodeError::Truncated)?;
+        self.pos = end.saturating_add(1);
+        Ok(Some((filter, options)))
+    }
 }
 
 impl<'a> Iterator for SubscribeFilterIter<'a> {
     type Item = (TopicFilter<'a>, SubscriptionOptions);
 
     fn next(&mut self) -> Option<Self::Item> {
-        match filter_and_options(self.rest, true) {
-            Ok((rest, (filter, options))) => {
-                self.rest = rest;
+        match self.read() {
+            Ok(Some((filter, options))) => {
                 // The payload was checked on decode; read it under the 5.0 layout, which
                 // gives 3.1.1's options byte the same meaning.
                 let options = SubscriptionOptions::from_byte(options, ProtocolVersion::V5).unwrap_or_default();
                 Some((TopicFilter::new_unchecked(filter), options))
             }
-            Err(_) => {
-                self.rest = &[];
+            _ => {
+                self.pos = self.raw.len();
                 None
             }
         }
@@ -304,6 +324,16 @@ mod tests {
         assert_eq!(Subscribe::decode(&[0, 1, 0, 2, b'a', b'#', 0], V3_1_1), Err(DecodeError::InvalidTopicFilter));
         assert_eq!(Subscribe::decode(&[0, 1, 0, 0, 0], V3_1_1), Err(DecodeError::EmptyTopic));
         assert_eq!(Subscribe::decode(&[0, 1, 0, 1, b'a'], V3_1_1), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn rejects_filter_whose_utf8_only_works_across_its_length_prefix() {
+        // Length 0x00C3 then a filter starting with the continuation byte 0xA9: the payload
+        // as a whole reads as valid UTF-8 ("é"), the filter alone does not.
+        let mut body = vec![0, 1, 0x00, 0xC3, 0xA9];
+        body.extend(std::iter::repeat_n(b'a', 194));
+        body.push(0);
+        assert_eq!(Subscribe::decode(&body, V3_1_1), Err(DecodeError::InvalidUtf8));
     }
 
     #[test]
