@@ -83,19 +83,26 @@ impl PropertyContext {
 const ALL_CONTEXTS: u16 = (1 << 14) - 1;
 
 /// The wire type of a property's value (§2.2.2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ValueType {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueType {
+    /// One byte.
     Byte,
+    /// Two Byte Integer.
     TwoByte,
+    /// Four Byte Integer.
     FourByte,
+    /// Variable Byte Integer.
     VarInt,
+    /// UTF-8 Encoded String.
     Utf8,
+    /// Binary Data.
     Binary,
+    /// UTF-8 String Pair.
     Utf8Pair,
 }
 
 macro_rules! properties {
-    ($($name:ident = $id:literal, $variant:ident, $vt:ident, $text:literal, [$($ctx:ident),*];)*) => {
+    ($($name:ident = $id:literal, $key:literal, $vt:ident, $text:literal, [$($ctx:ident),*];)*) => {
         impl PropertyId {
             $(#[doc = concat!($text, " (Table 2-4).")] pub const $name: Self = Self($id);)*
 
@@ -104,7 +111,19 @@ macro_rules! properties {
                 match self.0 { $($id => Some($text),)* _ => None }
             }
 
-            const fn value_type(self) -> Option<ValueType> {
+            /// The property's name in snake_case (`payload_format_indicator`), as scenario
+            /// files and reports spell it.
+            pub const fn key(self) -> Option<&'static str> {
+                match self.0 { $($id => Some($key),)* _ => None }
+            }
+
+            /// The property with this snake_case name.
+            pub fn from_key(key: &str) -> Option<Self> {
+                match key { $($key => Some(Self::$name),)* _ => None }
+            }
+
+            /// The wire type of the property's value.
+            pub const fn value_type(self) -> Option<ValueType> {
                 match self.0 { $($id => Some(ValueType::$vt),)* _ => None }
             }
 
@@ -117,33 +136,33 @@ macro_rules! properties {
 }
 
 properties! {
-    PAYLOAD_FORMAT_INDICATOR = 0x01, PayloadFormatIndicator, Byte, "Payload Format Indicator", [Publish, Will];
-    MESSAGE_EXPIRY_INTERVAL = 0x02, MessageExpiryInterval, FourByte, "Message Expiry Interval", [Publish, Will];
-    CONTENT_TYPE = 0x03, ContentType, Utf8, "Content Type", [Publish, Will];
-    RESPONSE_TOPIC = 0x08, ResponseTopic, Utf8, "Response Topic", [Publish, Will];
-    CORRELATION_DATA = 0x09, CorrelationData, Binary, "Correlation Data", [Publish, Will];
-    SUBSCRIPTION_IDENTIFIER = 0x0B, SubscriptionIdentifier, VarInt, "Subscription Identifier", [Publish, Subscribe];
-    SESSION_EXPIRY_INTERVAL = 0x11, SessionExpiryInterval, FourByte, "Session Expiry Interval", [Connect, ConnAck, Disconnect];
-    ASSIGNED_CLIENT_IDENTIFIER = 0x12, AssignedClientIdentifier, Utf8, "Assigned Client Identifier", [ConnAck];
-    SERVER_KEEP_ALIVE = 0x13, ServerKeepAlive, TwoByte, "Server Keep Alive", [ConnAck];
-    AUTHENTICATION_METHOD = 0x15, AuthenticationMethod, Utf8, "Authentication Method", [Connect, ConnAck, Auth];
-    AUTHENTICATION_DATA = 0x16, AuthenticationData, Binary, "Authentication Data", [Connect, ConnAck, Auth];
-    REQUEST_PROBLEM_INFORMATION = 0x17, RequestProblemInformation, Byte, "Request Problem Information", [Connect];
-    WILL_DELAY_INTERVAL = 0x18, WillDelayInterval, FourByte, "Will Delay Interval", [Will];
-    REQUEST_RESPONSE_INFORMATION = 0x19, RequestResponseInformation, Byte, "Request Response Information", [Connect];
-    RESPONSE_INFORMATION = 0x1A, ResponseInformation, Utf8, "Response Information", [ConnAck];
-    SERVER_REFERENCE = 0x1C, ServerReference, Utf8, "Server Reference", [ConnAck, Disconnect];
-    REASON_STRING = 0x1F, ReasonString, Utf8, "Reason String", [ConnAck, PubAck, PubRec, PubRel, PubComp, SubAck, UnsubAck, Disconnect, Auth];
-    RECEIVE_MAXIMUM = 0x21, ReceiveMaximum, TwoByte, "Receive Maximum", [Connect, ConnAck];
-    TOPIC_ALIAS_MAXIMUM = 0x22, TopicAliasMaximum, TwoByte, "Topic Alias Maximum", [Connect, ConnAck];
-    TOPIC_ALIAS = 0x23, TopicAlias, TwoByte, "Topic Alias", [Publish];
-    MAXIMUM_QOS = 0x24, MaximumQoS, Byte, "Maximum QoS", [ConnAck];
-    RETAIN_AVAILABLE = 0x25, RetainAvailable, Byte, "Retain Available", [ConnAck];
-    USER_PROPERTY = 0x26, UserProperty, Utf8Pair, "User Property", [Connect, Will, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck, Unsubscribe, UnsubAck, Disconnect, Auth];
-    MAXIMUM_PACKET_SIZE = 0x27, MaximumPacketSize, FourByte, "Maximum Packet Size", [Connect, ConnAck];
-    WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28, WildcardSubscriptionAvailable, Byte, "Wildcard Subscription Available", [ConnAck];
-    SUBSCRIPTION_IDENTIFIER_AVAILABLE = 0x29, SubscriptionIdentifierAvailable, Byte, "Subscription Identifier Available", [ConnAck];
-    SHARED_SUBSCRIPTION_AVAILABLE = 0x2A, SharedSubscriptionAvailable, Byte, "Shared Subscription Available", [ConnAck];
+    PAYLOAD_FORMAT_INDICATOR = 0x01, "payload_format_indicator", Byte, "Payload Format Indicator", [Publish, Will];
+    MESSAGE_EXPIRY_INTERVAL = 0x02, "message_expiry_interval", FourByte, "Message Expiry Interval", [Publish, Will];
+    CONTENT_TYPE = 0x03, "content_type", Utf8, "Content Type", [Publish, Will];
+    RESPONSE_TOPIC = 0x08, "response_topic", Utf8, "Response Topic", [Publish, Will];
+    CORRELATION_DATA = 0x09, "correlation_data", Binary, "Correlation Data", [Publish, Will];
+    SUBSCRIPTION_IDENTIFIER = 0x0B, "subscription_identifier", VarInt, "Subscription Identifier", [Publish, Subscribe];
+    SESSION_EXPIRY_INTERVAL = 0x11, "session_expiry_interval", FourByte, "Session Expiry Interval", [Connect, ConnAck, Disconnect];
+    ASSIGNED_CLIENT_IDENTIFIER = 0x12, "assigned_client_identifier", Utf8, "Assigned Client Identifier", [ConnAck];
+    SERVER_KEEP_ALIVE = 0x13, "server_keep_alive", TwoByte, "Server Keep Alive", [ConnAck];
+    AUTHENTICATION_METHOD = 0x15, "authentication_method", Utf8, "Authentication Method", [Connect, ConnAck, Auth];
+    AUTHENTICATION_DATA = 0x16, "authentication_data", Binary, "Authentication Data", [Connect, ConnAck, Auth];
+    REQUEST_PROBLEM_INFORMATION = 0x17, "request_problem_information", Byte, "Request Problem Information", [Connect];
+    WILL_DELAY_INTERVAL = 0x18, "will_delay_interval", FourByte, "Will Delay Interval", [Will];
+    REQUEST_RESPONSE_INFORMATION = 0x19, "request_response_information", Byte, "Request Response Information", [Connect];
+    RESPONSE_INFORMATION = 0x1A, "response_information", Utf8, "Response Information", [ConnAck];
+    SERVER_REFERENCE = 0x1C, "server_reference", Utf8, "Server Reference", [ConnAck, Disconnect];
+    REASON_STRING = 0x1F, "reason_string", Utf8, "Reason String", [ConnAck, PubAck, PubRec, PubRel, PubComp, SubAck, UnsubAck, Disconnect, Auth];
+    RECEIVE_MAXIMUM = 0x21, "receive_maximum", TwoByte, "Receive Maximum", [Connect, ConnAck];
+    TOPIC_ALIAS_MAXIMUM = 0x22, "topic_alias_maximum", TwoByte, "Topic Alias Maximum", [Connect, ConnAck];
+    TOPIC_ALIAS = 0x23, "topic_alias", TwoByte, "Topic Alias", [Publish];
+    MAXIMUM_QOS = 0x24, "maximum_qos", Byte, "Maximum QoS", [ConnAck];
+    RETAIN_AVAILABLE = 0x25, "retain_available", Byte, "Retain Available", [ConnAck];
+    USER_PROPERTY = 0x26, "user_property", Utf8Pair, "User Property", [Connect, Will, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck, Unsubscribe, UnsubAck, Disconnect, Auth];
+    MAXIMUM_PACKET_SIZE = 0x27, "maximum_packet_size", FourByte, "Maximum Packet Size", [Connect, ConnAck];
+    WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28, "wildcard_subscription_available", Byte, "Wildcard Subscription Available", [ConnAck];
+    SUBSCRIPTION_IDENTIFIER_AVAILABLE = 0x29, "subscription_identifier_available", Byte, "Subscription Identifier Available", [ConnAck];
+    SHARED_SUBSCRIPTION_AVAILABLE = 0x2A, "shared_subscription_available", Byte, "Shared Subscription Available", [ConnAck];
 }
 
 impl fmt::Debug for PropertyId {
@@ -834,6 +853,20 @@ mod tests {
         assert_eq!(Properties::parse_any(&[0x02, 0x00, 0x00]), Err(DecodeError::Truncated));
         // Subscription Identifier encoded with a redundant byte.
         assert_eq!(Properties::parse_any(&[0x0B, 0x81, 0x00]), Err(DecodeError::InvalidVarInt));
+    }
+
+    #[test]
+    fn names_round_trip_through_snake_case_keys() {
+        for id in 0..=u8::MAX {
+            let id = PropertyId(id);
+            match id.key() {
+                Some(key) => {
+                    assert_eq!(PropertyId::from_key(key), Some(id));
+                    assert_eq!(key, id.name().expect("named").to_lowercase().replace(' ', "_"));
+                }
+                None => assert!(id.name().is_none() && id.value_type().is_none()),
+            }
+        }
     }
 
     #[test]

@@ -6,64 +6,19 @@ use mqttkit_codec::Property;
 
 use crate::observed::Value;
 
-/// How a property's value is carried on the wire (5.0 §2.2.2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PropertyKind {
-    /// One byte.
-    Byte,
-    /// Two-byte integer.
-    TwoByte,
-    /// Four-byte integer.
-    FourByte,
-    /// Variable Byte Integer.
-    VarInt,
-    /// UTF-8 string.
-    Utf8,
-    /// Binary data.
-    Binary,
-    /// UTF-8 string pair.
-    Pair,
-}
+use mqttkit_codec::PropertyId;
+/// How a property's value is carried on the wire (5.0 §2.2.2.2): the codec's table.
+pub use mqttkit_codec::property::ValueType as PropertyKind;
 
-/// (name, identifier, kind) of every 5.0 property.
-pub const PROPERTY_TABLE: &[(&str, u8, PropertyKind)] = &[
-    ("payload_format_indicator", 0x01, PropertyKind::Byte),
-    ("message_expiry_interval", 0x02, PropertyKind::FourByte),
-    ("content_type", 0x03, PropertyKind::Utf8),
-    ("response_topic", 0x08, PropertyKind::Utf8),
-    ("correlation_data", 0x09, PropertyKind::Binary),
-    ("subscription_identifier", 0x0B, PropertyKind::VarInt),
-    ("session_expiry_interval", 0x11, PropertyKind::FourByte),
-    ("assigned_client_identifier", 0x12, PropertyKind::Utf8),
-    ("server_keep_alive", 0x13, PropertyKind::TwoByte),
-    ("authentication_method", 0x15, PropertyKind::Utf8),
-    ("authentication_data", 0x16, PropertyKind::Binary),
-    ("request_problem_information", 0x17, PropertyKind::Byte),
-    ("will_delay_interval", 0x18, PropertyKind::FourByte),
-    ("request_response_information", 0x19, PropertyKind::Byte),
-    ("response_information", 0x1A, PropertyKind::Utf8),
-    ("server_reference", 0x1C, PropertyKind::Utf8),
-    ("reason_string", 0x1F, PropertyKind::Utf8),
-    ("receive_maximum", 0x21, PropertyKind::TwoByte),
-    ("topic_alias_maximum", 0x22, PropertyKind::TwoByte),
-    ("topic_alias", 0x23, PropertyKind::TwoByte),
-    ("maximum_qos", 0x24, PropertyKind::Byte),
-    ("retain_available", 0x25, PropertyKind::Byte),
-    ("user_property", 0x26, PropertyKind::Pair),
-    ("maximum_packet_size", 0x27, PropertyKind::FourByte),
-    ("wildcard_subscription_available", 0x28, PropertyKind::Byte),
-    ("subscription_identifier_available", 0x29, PropertyKind::Byte),
-    ("shared_subscription_available", 0x2A, PropertyKind::Byte),
-];
-
-/// Look a property up by name.
+/// Look a property up by its snake_case name (`payload_format_indicator`).
 pub fn by_name(name: &str) -> Option<(u8, PropertyKind)> {
-    PROPERTY_TABLE.iter().find(|(n, _, _)| *n == name).map(|(_, id, kind)| (*id, *kind))
+    let id = PropertyId::from_key(name)?;
+    Some((id.0, id.value_type()?))
 }
 
-/// The name of a property identifier.
+/// The snake_case name of a property identifier.
 pub fn name_of(id: u8) -> &'static str {
-    PROPERTY_TABLE.iter().find(|(_, i, _)| *i == id).map_or("unknown_property", |(n, _, _)| *n)
+    PropertyId(id).key().unwrap_or("unknown_property")
 }
 
 /// A property value to send, already expanded.

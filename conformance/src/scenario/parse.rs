@@ -235,7 +235,7 @@ fn property_specs(value: Option<&toml::Value>) -> Result<Vec<PropertySpec>, Stri
     for (name, value) in table {
         let (id, kind) = properties::by_name(name).ok_or_else(|| format!("unknown property `{name}`"))?;
         match kind {
-            PropertyKind::Pair => {
+            PropertyKind::Utf8Pair => {
                 let pairs: Vec<(String, String)> = match value {
                     toml::Value::Array(items) => items
                         .iter()
