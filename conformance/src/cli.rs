@@ -191,7 +191,7 @@ pub async fn main_with(args: Args) -> i32 {
         eprintln!("error: --time-scale must be a positive number");
         return EXIT_USAGE;
     }
-    let profile = match &args.broker_profile {
+    let mut profile = match &args.broker_profile {
         Some(path) => match Profile::load(path) {
             Ok(p) => p,
             Err(e) => {
@@ -222,6 +222,7 @@ pub async fn main_with(args: Args) -> i32 {
                     path: "/mqtt".into(),
                 });
                 let target = format!("{} (embedded, {})", address, broker.description);
+                profile.refused_topic.get_or_insert_with(|| broker.refused_topic.clone());
                 _embedded = Some(broker);
                 (address, target)
             }

@@ -15,6 +15,19 @@ pub struct EmbeddedBroker {
     pub guard: Box<dyn Any + Send>,
     /// Name and version for reports.
     pub description: String,
+    /// A topic its ACL refuses to publish to (for scenarios that need one).
+    pub refused_topic: String,
+}
+
+/// The topic the embedded broker's ACL refuses publishes on.
+pub const REFUSED_TOPIC: &str = "mqttkit-conformance/refused";
+
+/// The configuration the embedded broker runs with: defaults, an ephemeral 127.0.0.1 port,
+/// and [`REFUSED_TOPIC`] denied for publishing.
+pub fn embedded_config() -> mqttkit_broker::Config {
+    let mut config = mqttkit_broker::Config { listen: "127.0.0.1:0".into(), ..mqttkit_broker::Config::default() };
+    config.acl.deny_publish.push(format!("{REFUSED_TOPIC}/#"));
+    config
 }
 
 impl fmt::Debug for EmbeddedBroker {
@@ -47,11 +60,12 @@ impl fmt::Display for EmbeddedError {
 /// Start the reference broker in-process on an ephemeral 127.0.0.1 port. The returned
 /// guard owns the broker; dropping it stops the broker.
 pub async fn start_embedded() -> Result<EmbeddedBroker, EmbeddedError> {
-    let config = mqttkit_broker::Config { listen: "127.0.0.1:0".into(), ..mqttkit_broker::Config::default() };
-    let handle = mqttkit_broker::Broker::start(config).await.map_err(|e| EmbeddedError::Failed(e.to_string()))?;
+    let handle =
+        mqttkit_broker::Broker::start(embedded_config()).await.map_err(|e| EmbeddedError::Failed(e.to_string()))?;
     Ok(EmbeddedBroker {
         address: handle.local_addr(),
         guard: Box::new(handle),
         description: format!("mqttkit-broker {} (embedded)", env!("CARGO_PKG_VERSION")),
+        refused_topic: REFUSED_TOPIC.into(),
     })
 }
