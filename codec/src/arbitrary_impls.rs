@@ -170,26 +170,7 @@ struct WillSeed {
 impl ArbitraryPacket {
     /// Generate a packet of the given version (for a stream of packets that share one).
     pub fn arbitrary_for(u: &mut Unstructured<'_>, version: ProtocolVersion) -> Result<Self> {
-        let mut types = vec![
-            PacketType::Connect,
-            PacketType::ConnAck,
-            PacketType::Publish,
-            PacketType::PubAck,
-            PacketType::PubRec,
-            PacketType::PubRel,
-            PacketType::PubComp,
-            PacketType::Subscribe,
-            PacketType::SubAck,
-            PacketType::Unsubscribe,
-            PacketType::UnsubAck,
-            PacketType::PingReq,
-            PacketType::PingResp,
-            PacketType::Disconnect,
-        ];
-        if version.is_v5() {
-            types.push(PacketType::Auth);
-        }
-        let packet_type = *u.choose(&types)?;
+        let packet_type = *u.choose(PacketType::all_in(version))?;
         Self::arbitrary_of_type(u, version, packet_type)
     }
 

@@ -27,28 +27,7 @@ impl Rng {
 }
 
 fn all_kinds() -> BTreeSet<(ProtocolVersion, PacketType)> {
-    let types = [
-        PacketType::Connect,
-        PacketType::ConnAck,
-        PacketType::Publish,
-        PacketType::PubAck,
-        PacketType::PubRec,
-        PacketType::PubRel,
-        PacketType::PubComp,
-        PacketType::Subscribe,
-        PacketType::SubAck,
-        PacketType::Unsubscribe,
-        PacketType::UnsubAck,
-        PacketType::PingReq,
-        PacketType::PingResp,
-        PacketType::Disconnect,
-        PacketType::Auth,
-    ];
-    ProtocolVersion::ALL
-        .into_iter()
-        .flat_map(|v| types.into_iter().map(move |t| (v, t)))
-        .filter(|&(v, t)| v.is_v5() || t != PacketType::Auth)
-        .collect()
+    ProtocolVersion::ALL.into_iter().flat_map(|v| PacketType::all_in(v).iter().map(move |&t| (v, t))).collect()
 }
 
 #[test]

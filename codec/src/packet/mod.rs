@@ -120,6 +120,33 @@ impl PacketType {
         }
     }
 
+    /// Every packet type, in type-number order (AUTH, 5.0 only, last).
+    pub const ALL: [Self; 15] = [
+        Self::Connect,
+        Self::ConnAck,
+        Self::Publish,
+        Self::PubAck,
+        Self::PubRec,
+        Self::PubRel,
+        Self::PubComp,
+        Self::Subscribe,
+        Self::SubAck,
+        Self::Unsubscribe,
+        Self::UnsubAck,
+        Self::PingReq,
+        Self::PingResp,
+        Self::Disconnect,
+        Self::Auth,
+    ];
+
+    /// The packet types that exist in `version` (AUTH only in 5.0).
+    pub fn all_in(version: ProtocolVersion) -> &'static [Self] {
+        match Self::ALL.split_last() {
+            Some((_auth, before_auth)) if !version.is_v5() => before_auth,
+            _ => &Self::ALL,
+        }
+    }
+
     /// The name used in the standard.
     pub const fn name(self) -> &'static str {
         match self {
