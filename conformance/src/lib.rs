@@ -23,8 +23,10 @@ pub mod properties;
 pub mod reports;
 pub mod scenario;
 pub mod template;
-pub mod transport;
 pub mod version;
+
+/// The transports (`mqtt://`, `mqtts://`, `ws://`, `wss://`), shared with the client.
+pub use mqttkit_client::transport;
 
 pub use outcome::{Outcome, OutcomeKind, RunReport, ScenarioResult};
 pub use scenario::Scenario;

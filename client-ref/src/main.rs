@@ -1,0 +1,3 @@
+//! `mqttkit`: command-line MQTT client.
+
+fn main() {}
