@@ -226,6 +226,31 @@ impl fmt::Debug for Reader {
 }
 
 impl Reader {
+    /// Append the next bytes to `buf` (no allocation beyond growing it); `Ok(0)` when the
+    /// peer closed the connection. Cancel-safe: nothing is lost if the future is dropped.
+    pub async fn read_buf(&mut self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        match self {
+            Self::Stream(read) => {
+                buf.reserve(16 * 1024);
+                read.read_buf(buf).await
+            }
+            Self::WebSocket(stream) => loop {
+                let bytes = match stream.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(0),
+                    Some(Ok(Message::Binary(bytes))) => bytes,
+                    Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(io::Error::other(e)),
+                };
+                // An empty message is not the end of the stream.
+                if !bytes.is_empty() {
+                    buf.extend_from_slice(&bytes);
+                    return Ok(bytes.len());
+                }
+            },
+        }
+    }
+
     /// The next bytes; `Ok(None)` when the peer closed the connection.
     pub async fn read(&mut self) -> io::Result<Option<Vec<u8>>> {
         match self {
