@@ -24,6 +24,6 @@ pub use crate::message::{
     CloseReason, Connected, ConnectionEvent, LostReason, Message, Publication, PublishProperties, RequestProperties,
     Subscription, Topic, describe_connack,
 };
-pub use crate::net::{Client, Events, Messages};
+pub use crate::net::{Client, Events, Messages, PublishToken};
 pub use crate::options::{Backoff, ConnectProperties, EventHandler, Options, Will};
 pub use mqttkit_codec::{ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions};

@@ -6,6 +6,7 @@
 mod completion;
 mod task;
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -127,12 +128,20 @@ impl Client {
 
     /// [`Client::publish`] with a full [`Publication`] (5.0 properties).
     pub async fn publish_with(&self, publication: Publication) -> Result<ReasonCode, PublishError> {
+        self.start_publish(publication).await?.await
+    }
+
+    /// Hand a publication over and get a token that resolves when its handshake completes
+    /// (paho's token). Waits only while the client's queues are full. Publications handed
+    /// over one after the other are sent in that order, so a producer can pipeline many
+    /// without waiting for each acknowledgement.
+    pub async fn start_publish(&self, publication: Publication) -> Result<PublishToken, PublishError> {
         let pending = self.shared.completions.acquire();
         let command = Command::Publish { publication, slot: Some(pending.id()) };
         if self.commands.send(command).await.is_err() {
             return Err(PublishError::Closed);
         }
-        pending.await
+        Ok(PublishToken { pending })
     }
 
     /// Hand a publication over without waiting for its handshake (errors are not
@@ -245,6 +254,21 @@ impl Client {
     }
 }
 
+/// Completes when a publication's QoS handshake does ([`Client::start_publish`]).
+/// Dropping it stops waiting; the publication itself goes on.
+#[derive(Debug)]
+pub struct PublishToken {
+    pending: completion::Pending,
+}
+
+impl Future for PublishToken {
+    type Output = Result<ReasonCode, PublishError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.pending).poll(cx)
+    }
+}
+
 /// The stream of received messages ([`Client::messages`]).
 #[derive(Debug)]
 pub struct Messages {
@@ -255,6 +279,11 @@ impl Messages {
     /// The next message; `None` once the client stopped.
     pub async fn recv(&mut self) -> Option<Message> {
         self.receiver.as_mut()?.recv().await
+    }
+
+    /// A message already received, without waiting.
+    pub fn try_recv(&mut self) -> Option<Message> {
+        self.receiver.as_mut()?.try_recv().ok()
     }
 }
 
