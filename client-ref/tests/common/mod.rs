@@ -73,8 +73,8 @@ impl Drop for Mosquitto {
 }
 
 impl Mosquitto {
-    /// Start mosquitto on a free port with `extra` configuration lines; `None` if it is
-    /// not installed (and not required).
+    /// Start mosquitto on a free port with `extra` configuration lines (`{dir}` stands
+    /// for its own temporary directory); `None` if it is not installed (and not required).
     pub fn start(extra: &str) -> Option<Self> {
         if !have(&["mosquitto"]) {
             return None;
@@ -86,7 +86,10 @@ impl Mosquitto {
         let config = dir.path().join("mosquitto.conf");
         std::fs::write(
             &config,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\nlog_type error\n{extra}\n"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\nlog_type error\n{}\n",
+                extra.replace("{dir}", &dir.path().display().to_string())
+            ),
         )
         .unwrap();
         let child = spawn(&config);
