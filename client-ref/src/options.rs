@@ -137,6 +137,9 @@ pub struct Options {
     /// After reconnecting without a session on the server, subscribe again to every
     /// filter subscribed so far. Default true.
     pub resubscribe: bool,
+    /// Most QoS 1/2 publications in flight at once, below the server's Receive Maximum
+    /// (which 3.1.1 servers cannot announce). Default 65,535: only the server's limit.
+    pub max_inflight: u16,
     /// 5.0: replace repeated topic names by Topic Aliases, up to the server's Topic Alias
     /// Maximum. Default false.
     pub topic_aliases: bool,
@@ -171,6 +174,7 @@ impl fmt::Debug for Options {
             .field("connect_retry", &self.connect_retry)
             .field("backoff", &self.backoff)
             .field("resubscribe", &self.resubscribe)
+            .field("max_inflight", &self.max_inflight)
             .field("topic_aliases", &self.topic_aliases)
             .finish_non_exhaustive()
     }
@@ -196,6 +200,7 @@ impl Default for Options {
             connect_retry: false,
             backoff: Backoff::default(),
             resubscribe: true,
+            max_inflight: u16::MAX,
             topic_aliases: false,
             message_buffer: 1024,
             request_buffer: 1024,
@@ -307,6 +312,13 @@ impl Options {
     #[must_use]
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff = Backoff { initial, max };
+        self
+    }
+
+    /// Most QoS 1/2 publications in flight at once.
+    #[must_use]
+    pub fn max_inflight(mut self, max: u16) -> Self {
+        self.max_inflight = max;
         self
     }
 

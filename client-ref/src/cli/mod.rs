@@ -92,6 +92,8 @@ pub fn main() -> ExitCode {
             (runtime.block_on(subscribe::run(args)), quiet)
         }
     };
+    // A blocking read of stdin (pub -l) may still be waiting: do not wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(exit) => {

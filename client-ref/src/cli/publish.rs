@@ -58,6 +58,9 @@ pub struct PubArgs {
     /// Retain the message.
     #[arg(short = 'r', long)]
     retain: bool,
+    /// Most QoS 1/2 messages in flight at once (the broker's Receive Maximum also applies).
+    #[arg(short = 'M', long = "max-inflight", default_value_t = 20)]
+    max_inflight: u16,
     /// Publish the message (-m, -f, -s, -n) this many times.
     #[arg(long, default_value_t = 1)]
     repeat: u64,
@@ -124,6 +127,7 @@ pub async fn run(args: PubArgs) -> Result<(), Exit> {
         return Err(Exit::usage("-D needs -V 5"));
     }
     let (options, url_topic) = args.conn.options("pub", &props)?;
+    let options = options.max_inflight(args.max_inflight);
     let topic = args.topic.clone().or(url_topic).ok_or_else(|| Exit::usage("a topic is needed: -t TOPIC"))?;
     TopicName::new(&topic).map_err(|e| Exit::usage(format!("invalid topic `{topic}`: {e}")))?;
     if topic.is_empty() {

@@ -174,6 +174,10 @@ async fn session(
         .map_err(|e| Exit::failed(format!("subscribe: {e}")))?;
     let refused: Vec<String> =
         filters.iter().zip(&codes).filter(|(_, c)| c.is_error()).map(|(f, c)| format!("{f}: {c}")).collect();
+    if args.conn.debug {
+        let codes: Vec<String> = codes.iter().map(ToString::to_string).collect();
+        eprintln!("mqttkit: subscribed: {}", codes.join(", "));
+    }
     if refused.len() == codes.len() {
         return Err(Exit::failed(format!("subscription refused ({})", refused.join(", "))));
     }

@@ -585,7 +585,7 @@ impl Core {
     /// PUBACK, PUBCOMP, or PUBREC with a Reason Code of 128 or greater"
     /// \[MQTT-5.0: 3.3.4-7\] \[MQTT-5.0: 4.9.0-2\].
     fn drain_queue(&mut self, now: Instant) {
-        let quota = usize::from(self.limits.receive_maximum);
+        let quota = usize::from(self.limits.receive_maximum.min(self.options.max_inflight.max(1)));
         while self.state == State::Connected && self.outbound.front_fits(quota) {
             let Some(Queued { tag, publication }) = self.outbound.queue.pop_front() else { break };
             self.send_new(publication, tag, now);

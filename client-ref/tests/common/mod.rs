@@ -92,7 +92,7 @@ impl Mosquitto {
             ),
         )
         .unwrap();
-        let child = spawn(&config);
+        let child = spawn(&config, &dir.path().join("mosquitto.log"));
         wait_listening(port);
         Some(Self { child, port, dir, config })
     }
@@ -101,24 +101,24 @@ impl Mosquitto {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
+    /// What mosquitto logged (its stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
     /// `kill -9`, then start again on the same port and configuration.
     pub fn kill9_and_restart(&mut self) {
         let status = Command::new("kill").args(["-9", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let _ = self.child.wait();
-        self.child = spawn(&self.config);
+        self.child = spawn(&self.config, &self.dir.path().join("mosquitto.log"));
         wait_listening(self.port);
     }
 }
 
-fn spawn(config: &Path) -> Child {
-    Command::new("mosquitto")
-        .arg("-c")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto")
+fn spawn(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new("mosquitto").arg("-c").arg(config).stdout(Stdio::null()).stderr(log).spawn().expect("start mosquitto")
 }
 
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
