@@ -322,6 +322,13 @@ impl Options {
         self
     }
 
+    /// Messages buffered towards [`crate::Messages`].
+    #[must_use]
+    pub fn message_buffer(mut self, messages: usize) -> Self {
+        self.message_buffer = messages;
+        self
+    }
+
     /// Use outgoing Topic Aliases (5.0).
     #[must_use]
     pub fn topic_aliases(mut self, on: bool) -> Self {

@@ -1,47 +1,19 @@
 //! The core allocates nothing per message once warmed up: publishing (QoS 0, 1, 2 with
 //! their acknowledgements) and receiving (QoS 0, 1), counted by a global allocator.
 
-#![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqttkit_client::core::{Core, Event};
 use mqttkit_client::{Options, ProtocolVersion, Publication, QoS};
 
-struct Counting;
-
-thread_local! {
-    /// Allocations made by this thread (tests run on parallel threads).
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn counted() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: forwards to the system allocator; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        counted();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        counted();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 fn connected(version: ProtocolVersion) -> (Core, Instant) {
     let now = Instant::now();
@@ -83,9 +55,9 @@ fn publish_round(core: &mut Core, now: Instant, qos: QoS, id: u16, payload: &Byt
 }
 
 fn count(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = counting_alloc::allocations();
     f();
-    ALLOCATIONS.with(Cell::get) - before
+    counting_alloc::allocations() - before
 }
 
 #[test]

@@ -791,6 +791,7 @@ impl Core {
         if !matches!(self.state, State::AwaitConnAck { .. } | State::Connected) {
             return;
         }
+        wire::reserve(&mut self.rx, bytes.len());
         self.rx.extend_from_slice(bytes);
         self.last_rx = now;
         self.process_rx(now);

@@ -36,8 +36,20 @@ pub(crate) fn decode(frame: &Bytes, header_len: usize, version: ProtocolVersion)
     Packet::decode(first_byte, body, Some(version))
 }
 
+/// Buffers grow by at least this much: bytes already handed out (`poll_transmit`, or
+/// payloads of received messages) keep their block alive, so growing by exact sizes
+/// would allocate once per packet.
+pub(crate) const BUFFER_BLOCK: usize = 8 * 1024;
+
+/// Make room for `len` more bytes, a block at a time.
+pub(crate) fn reserve(buf: &mut BytesMut, len: usize) {
+    if buf.capacity().saturating_sub(buf.len()) < len {
+        buf.reserve(len.max(BUFFER_BLOCK));
+    }
+}
+
 fn encode(packet: &Packet<'_>, version: ProtocolVersion, tx: &mut BytesMut) -> Result<(), EncodeError> {
-    tx.reserve(packet.encoded_len(version));
+    reserve(tx, packet.encoded_len(version));
     packet.encode(version, tx)
 }
 

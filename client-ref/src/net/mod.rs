@@ -4,6 +4,7 @@
 //! it reading, and no queue grows without bound.
 
 mod completion;
+mod output;
 mod task;
 
 use std::future::Future;

@@ -1,5 +1,5 @@
-//! The connection task: owns the core, reads the transport, feeds the writer task, runs
-//! the timers, and turns core events into results for the handles.
+//! The connection task: owns the core, reads the transport, writes the core's bytes
+//! ([`Output`]), runs the timers, and turns core events into results for the handles.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -9,27 +9,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::output::{FLUSH_TIMEOUT, Output};
 use super::{Command, RequestReply, Shared};
 use crate::core::{Core, Event, State};
 use crate::message::{CloseReason, ConnectionEvent, Message};
 use crate::options::Options;
 use crate::transport::{Connector, Reader, Writer};
 
-/// Chunks queued towards the writer task before the connection stops taking requests.
-const WRITE_QUEUE: usize = 64;
 /// Requests taken from the channel in one go (their packets leave in one write).
 const COMMAND_BATCH: usize = 64;
-/// How long closing may take to flush the last bytes (e.g. DISCONNECT).
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the loop woke up (owned, so that acting on it may borrow the task freely).
 enum Wake {
     Progress,
-    WriterEnded(String),
+    OutputFailed(String),
     Read(io::Result<usize>),
     Opened(io::Result<(Reader, Writer)>),
     Command(Option<Command>),
@@ -51,13 +48,10 @@ pub(super) struct Task {
     disconnect_waiters: Vec<oneshot::Sender<()>>,
     opening: Option<Opening>,
     reader: Option<Reader>,
-    /// The queue to the writer task, and the task.
-    writer: Option<mpsc::Sender<Bytes>>,
-    writer_task: Option<JoinHandle<io::Result<()>>>,
-    /// Writers closing (flushing their last bytes).
+    /// The sending side of the open transport.
+    output: Option<Output>,
+    /// Transports closing (flushing their last bytes).
     closing_writers: Vec<JoinHandle<io::Result<()>>>,
-    /// Bytes from the core the writer queue had no room for.
-    pending_tx: Option<Bytes>,
     /// Messages waiting for room in the message channel (reading pauses meanwhile).
     pending_messages: VecDeque<Message>,
     commands_open: bool,
@@ -86,10 +80,8 @@ impl Task {
             disconnect_waiters: Vec::new(),
             opening: None,
             reader: None,
-            writer: None,
-            writer_task: None,
+            output: None,
             closing_writers: Vec::new(),
-            pending_tx: None,
             pending_messages: VecDeque::new(),
             commands_open: true,
         }
@@ -100,23 +92,21 @@ impl Task {
         let mut rbuf = BytesMut::with_capacity(16 * 1024);
         loop {
             self.pump();
-            if self.core.state() == State::Closed && self.pending_tx.is_none() {
+            if self.core.state() == State::Closed && self.output.as_ref().is_none_or(Output::accepts) {
                 break;
             }
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
             let take_commands = self.commands_open
-                && self.pending_tx.is_none()
+                && !self.output.as_ref().is_some_and(Output::congested)
                 && self.core.queued() < self.options.max_queued
                 && self.core.state() != State::Closed;
             let reading = self.reader.is_some() && self.pending_messages.is_empty();
             let wake = tokio::select! {
-                permit = reserve(self.writer.as_ref()), if self.pending_tx.is_some() => {
-                    match (permit, self.pending_tx.take()) {
-                        (Ok(permit), Some(bytes)) => permit.send(bytes),
-                        // No transport any more: the bytes have nowhere to go.
-                        _ => self.pending_tx = None,
+                progress = progress(self.output.as_mut()), if self.output.as_ref().is_some_and(Output::busy) => {
+                    match progress {
+                        Ok(()) => Wake::Progress,
+                        Err(error) => Wake::OutputFailed(error),
                     }
-                    Wake::Progress
                 }
                 permit = self.messages.reserve(), if !self.pending_messages.is_empty() => {
                     match permit {
@@ -136,12 +126,6 @@ impl Task {
                     }
                     Wake::Progress
                 }
-                written = wait_writer(self.writer_task.as_mut()), if self.writer_task.is_some() => {
-                    Wake::WriterEnded(match written {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "write side closed".to_owned(),
-                    })
-                }
                 read = read(self.reader.as_mut(), &mut rbuf), if reading => Wake::Read(read),
                 opened = open(self.opening.as_mut()), if self.opening.is_some() => Wake::Opened(opened),
                 command = self.commands.recv(), if take_commands => Wake::Command(command),
@@ -149,10 +133,8 @@ impl Task {
             };
             match wake {
                 Wake::Progress => {}
-                Wake::WriterEnded(error) => {
-                    // The writer only ends early on a write error.
-                    self.writer = None;
-                    self.writer_task = None;
+                Wake::OutputFailed(error) => {
+                    self.output = None;
                     self.reader = None;
                     self.core.transport_closed(Instant::now(), error);
                 }
@@ -173,9 +155,7 @@ impl Task {
                     match opened {
                         Ok((reader, writer)) => {
                             self.reader = Some(reader);
-                            let (queue, rx) = mpsc::channel(WRITE_QUEUE);
-                            self.writer = Some(queue);
-                            self.writer_task = Some(tokio::spawn(write_loop(writer, rx)));
+                            self.output = Some(Output::new(writer));
                             self.core.transport_opened(Instant::now());
                         }
                         Err(e) => self.core.transport_failed(Instant::now(), e.to_string()),
@@ -186,7 +166,8 @@ impl Task {
                     // Take what else is waiting, so that its packets share one write.
                     for _ in 1..COMMAND_BATCH {
                         self.flush_transmit();
-                        if self.pending_tx.is_some() || self.core.queued() >= self.options.max_queued {
+                        let congested = self.output.as_ref().is_some_and(|o| o.congested() || !o.accepts());
+                        if congested || self.core.queued() >= self.options.max_queued {
                             break;
                         }
                         match self.commands.try_recv() {
@@ -246,12 +227,11 @@ impl Task {
         }
     }
 
-    /// Dropping the queue lets the writer flush it, then shut down.
+    /// Let the transport write what is queued and shut down, in the background.
     fn close_writer(&mut self) {
         self.reader = None;
-        self.writer = None;
-        if let Some(handle) = self.writer_task.take() {
-            self.closing_writers.push(handle);
+        if let Some(output) = self.output.take() {
+            self.closing_writers.push(output.close());
         }
     }
 
@@ -260,14 +240,13 @@ impl Task {
         self.next_tag
     }
 
-    /// Move the core's bytes to the writer queue (what does not fit waits in
-    /// `pending_tx`); bytes with no transport to go to are dropped.
+    /// Move the core's bytes to the output while it takes them; bytes with no
+    /// transport to go to are dropped.
     fn flush_transmit(&mut self) {
-        while self.pending_tx.is_none() {
+        while self.output.as_ref().is_none_or(Output::accepts) {
             let Some(bytes) = self.core.poll_transmit() else { break };
-            let Some(writer) = &self.writer else { continue };
-            if let Err(mpsc::error::TrySendError::Full(bytes)) = writer.try_send(bytes) {
-                self.pending_tx = Some(bytes);
+            if let Some(output) = &mut self.output {
+                output.push(bytes);
             }
         }
     }
@@ -276,7 +255,7 @@ impl Task {
     fn pump(&mut self) {
         loop {
             self.flush_transmit();
-            if self.pending_tx.is_some() {
+            if !self.output.as_ref().is_none_or(Output::accepts) {
                 // Events may close the transport: first let these bytes out.
                 return;
             }
@@ -381,18 +360,9 @@ impl Task {
     }
 }
 
-async fn reserve(writer: Option<&mpsc::Sender<Bytes>>) -> Result<mpsc::Permit<'_, Bytes>, ()> {
-    match writer {
-        Some(writer) => writer.reserve().await.map_err(drop),
-        None => Err(()),
-    }
-}
-
-async fn wait_writer(
-    writer: Option<&mut JoinHandle<io::Result<()>>>,
-) -> Result<io::Result<()>, tokio::task::JoinError> {
-    match writer {
-        Some(handle) => handle.await,
+async fn progress(output: Option<&mut Output>) -> Result<(), String> {
+    match output {
+        Some(output) => output.progress().await,
         None => std::future::pending().await,
     }
 }
@@ -416,28 +386,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Write chunks as they come (joining small queued ones into one write), then shut the
-/// sending side down once the queue is closed.
-async fn write_loop(mut writer: Writer, mut queue: mpsc::Receiver<Bytes>) -> io::Result<()> {
-    const JOIN_BELOW: usize = 16 * 1024;
-    let mut joined = BytesMut::new();
-    while let Some(first) = queue.recv().await {
-        if first.len() >= JOIN_BELOW {
-            writer.write(&first).await?;
-            continue;
-        }
-        joined.clear();
-        joined.extend_from_slice(&first);
-        while joined.len() < JOIN_BELOW {
-            match queue.try_recv() {
-                Ok(more) => joined.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        writer.write(&joined).await?;
-    }
-    writer.shutdown().await;
-    Ok(())
 }
