@@ -302,6 +302,23 @@ impl Writer {
         }
     }
 
+    /// Close the sending direction without waiting for the peer: a WebSocket Close frame
+    /// is sent but the peer's answer is not awaited (an MQTT client closes the connection
+    /// right after DISCONNECT). Bounded in time.
+    pub async fn close_now(&mut self) {
+        let close = async {
+            match self {
+                Self::Stream(write) => {
+                    let _ = write.shutdown().await;
+                }
+                Self::WebSocket(sink) => {
+                    let _ = sink.send(Message::Close(None)).await;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, close).await;
+    }
+
     /// Close the sending direction, bounded in time: a WebSocket close flushes a Close
     /// frame and then waits for the peer's, which a peer may never send.
     pub async fn shutdown(&mut self) {

@@ -180,6 +180,6 @@ async fn write_loop(mut writer: Writer, mut queue: mpsc::Receiver<Bytes>) -> io:
         }
         writer.write(&joined).await?;
     }
-    writer.shutdown().await;
+    writer.close_now().await;
     Ok(())
 }
