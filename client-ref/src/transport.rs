@@ -201,6 +201,8 @@ impl Connector {
             Scheme::Ws | Scheme::Wss => {
                 // `Address`'s display brackets IPv6 hosts, as a URL needs.
                 let mut request = self.address.to_string().into_client_request().map_err(io::Error::other)?;
+                // "The Client MUST include "mqtt" in the list of WebSocket Sub Protocols it
+                // offers" [MQTT-3.1.1: 6.0.0-3] [MQTT-5.0: 6.0.0-3].
                 request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
                 let (ws, _response) =
                     tokio_tungstenite::client_async(request, stream).await.map_err(io::Error::other)?;

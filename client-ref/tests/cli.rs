@@ -231,8 +231,7 @@ fn exit_statuses_and_errors_are_documented_ones() {
 }
 
 fn interrupt(child: &Child) {
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    common::signal(child, rustix::process::Signal::INT);
 }
 
 #[test]

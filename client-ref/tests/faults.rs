@@ -112,11 +112,6 @@ impl Seen {
     }
 }
 
-fn signal(child: &std::process::Child, signal: &str) {
-    let status = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
 /// Wait (polling, bounded) until mosquitto has saved a database that holds `needle`.
 fn wait_for_save(path: &std::path::Path, needle: &[u8]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -166,7 +161,7 @@ async fn kill_9_with_qos1_and_qos2_in_flight_loses_nothing() {
         // Publications sent while mosquitto is stopped, so none is acknowledged; then
         // kill -9 and restart. The clients reconnect, resume their sessions, and the
         // publisher re-sends every unacknowledged PUBLISH (DUP=1) in order.
-        signal(&mosquitto.child, "-STOP");
+        common::signal(&mosquitto.child, rustix::process::Signal::STOP);
         let tokens = publish_batch(&publisher, 0).await;
         mosquitto.kill9_and_restart();
         for token in tokens {

@@ -48,6 +48,9 @@ impl Core {
                 Ok(None) => return,
                 Err(e) => {
                     // A bad fixed header or a packet above our Maximum Packet Size (0x95).
+                    // "If invalid flags are received, the receiver MUST close the Network
+                    // Connection" [MQTT-3.1.1: 2.2.2-2]; likewise U+0000 in a string
+                    // [MQTT-3.1.1: 1.5.3-2] and QoS 3 [MQTT-3.1.1: 3.3.1-4]; 5.0 §4.13.1.
                     self.protocol_error(now, e.to_string(), e.reason_code());
                     return;
                 }

@@ -108,12 +108,17 @@ impl Mosquitto {
 
     /// `kill -9`, then start again on the same port and configuration.
     pub fn kill9_and_restart(&mut self) {
-        let status = Command::new("kill").args(["-9", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
+        signal(&self.child, rustix::process::Signal::KILL);
         let _ = self.child.wait();
         self.child = spawn(&self.config, &self.dir.path().join("mosquitto.log"));
         wait_listening(self.port);
     }
+}
+
+/// Send `signal` to a child process.
+pub fn signal(child: &Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
 }
 
 fn spawn(config: &Path, log: &Path) -> Child {
