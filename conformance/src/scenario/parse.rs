@@ -6,7 +6,7 @@ use mqttkit_codec::PacketType;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Action, Expectation, Level, LoadError, Scenario, Step};
+use super::{Action, Expectation, Level, LoadError, Purpose, Scenario, Step};
 use crate::matcher::{PacketPattern, ValuePattern, parse_hex, parse_value_pattern};
 use crate::outgoing::{
     BytesSpec, ConnectSpec, FilterSpec, IntSpec, OutgoingPacket, PropertySpec, PropertyValueSpec, WillSpec, parse_raw,
@@ -402,14 +402,14 @@ impl StepParser {
                         _ => return Err("`send` needs `packet = { type = \"..\", .. }` or `raw = \"hex\"`".into()),
                     }
                 };
-                vec![step(Action::Send { client, packet })]
+                vec![step(Action::Send { client, packet, deliberate: true })]
             }
             "expect" => {
                 let expectation =
                     expectation_from(&mut fields)?.ok_or("`expect` needs `packet`, `any_of` or `packets`")?;
                 let timeout = fields.seconds("timeout", DEFAULT_EXPECT_TIMEOUT)?;
                 let ack = fields.boolean("ack", false)?;
-                vec![step(Action::Expect { client, expectation, timeout, ack })]
+                vec![step(Action::Expect { client, expectation, timeout, ack, purpose: Purpose::Subject })]
             }
             "expect_nothing" => {
                 let window = fields.seconds("for", DEFAULT_NOTHING_WINDOW)?;
@@ -529,7 +529,7 @@ impl StepParser {
             OutgoingPacket::Publish { qos, packet_id, .. } => (*qos, packet_id.clone()),
             _ => (0, None),
         };
-        let mut actions = vec![Action::Send { client: client.to_owned(), packet }];
+        let mut actions = vec![Action::Send { client: client.to_owned(), packet, deliberate: false }];
         let id_pattern = match &id {
             Some(IntSpec::Literal(v)) => ValuePattern::Int(*v),
             Some(IntSpec::Template(t)) => ValuePattern::Text(t.clone()),
@@ -548,6 +548,7 @@ impl StepParser {
             },
             timeout,
             ack: false,
+            purpose: Purpose::PublishFlow,
         };
         if complete_flow && qos == 1 {
             actions.push(expect("PUBACK"));
@@ -562,6 +563,7 @@ impl StepParser {
                     reason_code: 0,
                     properties: Vec::new(),
                 },
+                deliberate: false,
             });
             actions.push(expect("PUBCOMP"));
         }
@@ -592,16 +594,25 @@ impl StepParser {
             ),
         };
         let suback = suback.with_field("packet_id", int_pattern(&packet_id));
+        // With the default SUBACK pattern the subscription is a precondition; a `suback`
+        // pattern makes the SUBACK itself the subject.
+        let purpose = if fields.get("suback").is_some() {
+            Purpose::Subject
+        } else {
+            Purpose::Suback { filters: filters.iter().map(|f| (f.filter.clone(), f.options & 0b11)).collect() }
+        };
         Ok(vec![
             Action::Send {
                 client: client.to_owned(),
                 packet: OutgoingPacket::Subscribe { packet_id, filters, properties },
+                deliberate: false,
             },
             Action::Expect {
                 client: client.to_owned(),
                 expectation: Expectation { packets: vec![vec![suback]], in_any_order: false },
                 timeout,
                 ack: false,
+                purpose,
             },
         ])
     }
@@ -626,17 +637,20 @@ impl StepParser {
                 ]),
             ),
         };
+        let purpose = if fields.get("unsuback").is_some() { Purpose::Subject } else { Purpose::Unsuback };
         let unsuback = unsuback.with_field("packet_id", int_pattern(&packet_id));
         Ok(vec![
             Action::Send {
                 client: client.to_owned(),
                 packet: OutgoingPacket::Unsubscribe { packet_id, filters, properties },
+                deliberate: false,
             },
             Action::Expect {
                 client: client.to_owned(),
                 expectation: Expectation { packets: vec![vec![unsuback]], in_any_order: false },
                 timeout,
                 ack: false,
+                purpose,
             },
         ])
     }
