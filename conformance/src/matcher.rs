@@ -295,7 +295,9 @@ fn field_mismatch(name: &str, pattern: &ValuePattern, observed: &Observed, why: 
         (ValuePattern::Bool(expected), Some(Value::Bool(got))) => {
             format!("{label} {} instead of {}", u8::from(*got), u8::from(*expected))
         }
-        (ValuePattern::Int(expected), Some(Value::Bool(got))) => format!("{label} {} instead of {expected}", u8::from(*got)),
+        (ValuePattern::Int(expected), Some(Value::Bool(got))) => {
+            format!("{label} {} instead of {expected}", u8::from(*got))
+        }
         (ValuePattern::Text(_), Some(got @ (Value::Str(_) | Value::Bytes(_)))) => {
             format!("{label} {got} instead of {}", describe_value(pattern, vars))
         }

@@ -166,7 +166,9 @@ impl Observed {
     /// The reason codes of a SUBACK / UNSUBACK.
     pub fn reason_codes(&self) -> Vec<u64> {
         match self.fields.get("reason_codes") {
-            Some(Value::List(codes)) => codes.iter().filter_map(|c| if let Value::Int(v) = c { Some(*v) } else { None }).collect(),
+            Some(Value::List(codes)) => {
+                codes.iter().filter_map(|c| if let Value::Int(v) = c { Some(*v) } else { None }).collect()
+            }
             _ => Vec::new(),
         }
     }

@@ -338,7 +338,11 @@ impl RunReport {
         if self.interrupted {
             return verdict(
                 exit::INTERRUPTED,
-                format!("INTERRUPTED: partial results ({} passed, {} failed so far)", n(OutcomeKind::Pass), n(OutcomeKind::Fail)),
+                format!(
+                    "INTERRUPTED: partial results ({} passed, {} failed so far)",
+                    n(OutcomeKind::Pass),
+                    n(OutcomeKind::Fail)
+                ),
             );
         }
         if let Some(stopped) = &self.broker_stopped {

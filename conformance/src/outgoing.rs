@@ -507,7 +507,8 @@ pub fn parse_raw(text: &str) -> Result<Vec<RawSegment>, String> {
         } else if let Some(s) = inner.strip_prefix("b:") {
             segments.push(RawSegment::Text(s.to_owned()));
         } else if let Some(hex) = inner.strip_prefix("flags:") {
-            let flags = u8::from_str_radix(hex.trim(), 16).map_err(|_| format!("`{{flags:{hex}}}` needs one hex byte"))?;
+            let flags =
+                u8::from_str_radix(hex.trim(), 16).map_err(|_| format!("`{{flags:{hex}}}` needs one hex byte"))?;
             segments.push(RawSegment::ConnectFlags(flags));
         } else if inner == "credentials" {
             segments.push(RawSegment::Credentials);

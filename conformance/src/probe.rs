@@ -71,6 +71,10 @@ pub async fn probe_version(config: &RunConfig, version: Version) -> Answer {
     let limit = scaled(5.0, config.time_scale).max(Duration::from_secs(1));
     let (mut reader, mut writer) = match config.connector.connect().await {
         Ok(pair) => pair,
+        // Accepted, then reset: something listens there, but not an MQTT broker.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => {
+            return Answer::Closed(format!("reset the connection ({e})"));
+        }
         Err(e) => return Answer::Unreachable(e.to_string()),
     };
     let spec = ConnectSpec {

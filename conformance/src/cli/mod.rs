@@ -263,8 +263,7 @@ pub async fn main_with(args: Args) -> i32 {
         profile: profile.clone(),
         confirm: args.confirm,
     };
-    let profile_name =
-        profile.name.clone().or_else(|| args.broker_profile.as_ref().map(|p| p.display().to_string()));
+    let profile_name = profile.name.clone().or_else(|| args.broker_profile.as_ref().map(|p| p.display().to_string()));
     let started = Instant::now();
     let started_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     eprintln!(
@@ -296,7 +295,9 @@ pub async fn main_with(args: Args) -> i32 {
         report.interrupted = output.interrupted;
     }
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    report.coverage = reports::coverage(&catalogue, &all, &report.results, &versions);
+    if !report.results.is_empty() {
+        report.coverage = reports::coverage(&catalogue, &all, &report.results, &versions);
+    }
     print!("{}", reports::console::summary(&report, args.verbose));
     let _ = std::io::stdout().flush();
     let mut status = report.verdict().exit_code;
@@ -363,6 +364,7 @@ async fn run_selected(
     let hooks = Hooks {
         progress: Some(progress_printer(bar.clone(), args.verbose, args.confirm > 0)),
         cancel: Default::default(),
+        probed_alive: true,
     };
     let cancel = hooks.cancel.clone();
     let interrupt = tokio::spawn(async move {

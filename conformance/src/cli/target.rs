@@ -40,7 +40,8 @@ fn percent_decode(text: &str) -> Result<String, String> {
     while let Some((&byte, tail)) = rest.split_first() {
         if byte == b'%' {
             let hex = tail.get(..2).and_then(|h| std::str::from_utf8(h).ok());
-            let value = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("bad %-escape in the URL's credentials")?;
+            let value =
+                hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("bad %-escape in the URL's credentials")?;
             bytes.push(value);
             rest = tail.get(2..).unwrap_or_default();
         } else {

@@ -80,4 +80,3 @@ pub(super) async fn cleanup(config: &RunConfig, version: Version, prefix: &str, 
     }
     connection.close().await;
 }
-

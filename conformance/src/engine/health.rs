@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{RunConfig, scaled};
@@ -17,6 +18,8 @@ use crate::version::Version;
 #[derive(Debug)]
 pub struct Health {
     started: Instant,
+    /// The broker answered at least once in this run: only then can it be said to stop.
+    answered: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -27,9 +30,15 @@ struct State {
 }
 
 impl Health {
-    /// A fresh tracker.
-    pub fn new() -> Self {
-        Self { started: Instant::now(), state: Mutex::new(State::default()) }
+    /// A fresh tracker; `answered` if the broker is known to have answered a CONNECT (the
+    /// probe's).
+    pub fn new(answered: bool) -> Self {
+        Self { started: Instant::now(), answered: AtomicBool::new(answered), state: Mutex::new(State::default()) }
+    }
+
+    /// The broker answered (a scenario passed).
+    pub fn answered(&self) {
+        self.answered.store(true, Ordering::Relaxed);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -57,13 +66,21 @@ impl Health {
         if let Some(stopped) = self.stopped() {
             return Some(stopped);
         }
+        // A broker never seen answering was unreachable from the start, not stopped: each
+        // run reports its own error.
+        if !self.answered.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut last_error = String::new();
         for attempt in 0..2 {
             if attempt > 0 {
                 tokio::time::sleep(scaled(0.5, config.time_scale)).await;
             }
             match answers_connect(config, version).await {
-                Ok(()) => return None,
+                Ok(()) => {
+                    self.answered();
+                    return None;
+                }
                 Err(e) => last_error = e,
             }
         }
@@ -81,12 +98,6 @@ impl Health {
             });
         }
         state.stopped.clone()
-    }
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

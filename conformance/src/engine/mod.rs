@@ -67,6 +67,8 @@ pub struct Hooks {
     pub progress: Option<ProgressFn>,
     /// Cancelled on Ctrl-C: runs in flight end as `error`, the rest are not started.
     pub cancel: CancellationToken,
+    /// The broker answered the probe's CONNECT, so a later silence means it stopped.
+    pub probed_alive: bool,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -163,7 +165,7 @@ pub async fn run(
         scenarios: scenarios.iter().map(|s| (s.id.clone(), Arc::clone(s))).collect(),
         config,
         capabilities,
-        health: Health::new(),
+        health: Health::new(hooks.probed_alive),
         hooks,
         tag: run_tag(),
         started: Instant::now(),
@@ -204,11 +206,7 @@ pub async fn run(
     }
     results.extend(unsolicited_results(&unsolicited, profile));
     results.sort_by(|a, b| (a.id.as_str(), a.version).cmp(&(b.id.as_str(), b.version)));
-    RunOutput {
-        results,
-        broker_stopped: context.health.stopped(),
-        interrupted: context.hooks.cancel.is_cancelled(),
-    }
+    RunOutput { results, broker_stopped: context.health.stopped(), interrupted: context.hooks.cancel.is_cancelled() }
 }
 
 fn runner_failure(reason: String) -> ScenarioResult {
@@ -253,7 +251,9 @@ async fn first_attempt(
     context.health.begin(key, label.clone());
     let attempt = attempt(context, scenario, version).await;
     let mut stopped = None;
-    if attempt.outcome.kind != OutcomeKind::Pass && !context.hooks.cancel.is_cancelled() {
+    if attempt.outcome.kind == OutcomeKind::Pass {
+        context.health.answered();
+    } else if !context.hooks.cancel.is_cancelled() {
         stopped = context.health.check(&context.config, version, &label).await;
     }
     context.health.end(key);
@@ -337,6 +337,7 @@ async fn attempt(context: &RunContext, scenario: &Scenario, version: Version) ->
         subscribed: Vec::new(),
         subscriptions_unknown: false,
         unsolicited: Vec::new(),
+        downgrade: None,
     };
     let remaining = config.max_duration.saturating_sub(context.started.elapsed());
     let budget = scaled(budget_seconds(scenario), config.time_scale).min(remaining);
@@ -376,7 +377,8 @@ async fn confirm_failures(context: &RunContext, results: &mut [ScenarioResult]) 
             return;
         }
         let Some(scenario) = context.scenario(&result.id) else { continue };
-        let first = Attempt { alone: context.config.jobs <= 1, outcome: result.outcome.clone(), trace: result.trace.clone() };
+        let first =
+            Attempt { alone: context.config.jobs <= 1, outcome: result.outcome.clone(), trace: result.trace.clone() };
         let mut attempts = vec![first];
         for _ in 0..context.config.confirm {
             let label = label(scenario, result.version);

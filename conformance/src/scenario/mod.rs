@@ -292,6 +292,10 @@ pub enum Purpose {
     },
     /// The UNSUBACK of an `unsubscribe` shortcut.
     Unsuback,
+    /// An `expect` with `precondition = true`: packets the scenario needs in order to check
+    /// its subject, which the standard lets a broker withhold (e.g. delivery on a `$` topic,
+    /// which a server SHOULD prevent). Not getting them makes the run inconclusive.
+    Precondition,
 }
 
 /// Expected packets: each entry is a set of alternatives for one packet.
@@ -301,6 +305,18 @@ pub struct Expectation {
     pub packets: Vec<Vec<PacketPattern>>,
     /// Whether the packets may arrive in any order.
     pub in_any_order: bool,
+    /// `ack_held_after = SECONDS`: if nothing arrives for this long while the client holds
+    /// QoS 1/2 deliveries it has not acknowledged, acknowledge them and keep waiting. A
+    /// server may send fewer messages at once than the client allows (5.0 §4.9) and hold a
+    /// delivery until the one before it is acknowledged (3.1.1 §4.4).
+    pub ack_held_after: Option<f64>,
+}
+
+impl Expectation {
+    /// One packet matching one of `alternatives`, in order.
+    pub fn one_of(alternatives: Vec<PacketPattern>) -> Self {
+        Self { packets: vec![alternatives], in_any_order: false, ack_held_after: None }
+    }
 }
 
 /// A scenario file that could not be loaded.

@@ -282,6 +282,10 @@ fn expectation_from(fields: &mut Fields<'_>) -> Result<Option<Expectation>, Stri
     let any_of = fields.get("any_of");
     let packets = fields.get("packets");
     let in_any_order = fields.boolean("in_any_order", false)?;
+    let ack_held_after = match fields.get("ack_held_after") {
+        None => None,
+        Some(_) => Some(fields.seconds("ack_held_after", 1.0)?),
+    };
     let table_pattern = |value: &toml::Value| -> Result<Vec<PacketPattern>, String> {
         match value {
             toml::Value::Table(t) if t.contains_key("any_of") && t.len() == 1 => match t.get("any_of") {
@@ -303,7 +307,7 @@ fn expectation_from(fields: &mut Fields<'_>) -> Result<Option<Expectation>, Stri
     if list.is_empty() {
         return Err("expect at least one packet".into());
     }
-    Ok(Some(Expectation { packets: list, in_any_order }))
+    Ok(Some(Expectation { packets: list, in_any_order, ack_held_after }))
 }
 
 fn single_pattern(value: &toml::Value) -> Result<PacketPattern, String> {
@@ -381,13 +385,10 @@ impl StepParser {
                 let connect = connect_spec(&mut fields)?;
                 let connack = match fields.get("connack") {
                     None => None,
-                    Some(value @ toml::Value::Table(_)) => {
-                        Some(Expectation { packets: vec![vec![single_pattern(value)?]], in_any_order: false })
+                    Some(value @ toml::Value::Table(_)) => Some(Expectation::one_of(vec![single_pattern(value)?])),
+                    Some(toml::Value::Array(items)) => {
+                        Some(Expectation::one_of(items.iter().map(single_pattern).collect::<Result<_, _>>()?))
                     }
-                    Some(toml::Value::Array(items)) => Some(Expectation {
-                        packets: vec![items.iter().map(single_pattern).collect::<Result<_, _>>()?],
-                        in_any_order: false,
-                    }),
                     Some(_) => return Err("`connack` must be a packet pattern or a list of alternatives".into()),
                 };
                 let timeout = fields.seconds("timeout", DEFAULT_EXPECT_TIMEOUT)?;
@@ -409,7 +410,9 @@ impl StepParser {
                     expectation_from(&mut fields)?.ok_or("`expect` needs `packet`, `any_of` or `packets`")?;
                 let timeout = fields.seconds("timeout", DEFAULT_EXPECT_TIMEOUT)?;
                 let ack = fields.boolean("ack", false)?;
-                vec![step(Action::Expect { client, expectation, timeout, ack, purpose: Purpose::Subject })]
+                let purpose =
+                    if fields.boolean("precondition", false)? { Purpose::Precondition } else { Purpose::Subject };
+                vec![step(Action::Expect { client, expectation, timeout, ack, purpose })]
             }
             "expect_nothing" => {
                 let window = fields.seconds("for", DEFAULT_NOTHING_WINDOW)?;
@@ -538,14 +541,11 @@ impl StepParser {
         let success = ValuePattern::Range { min: None, max: Some(0x7F) };
         let expect = |kind: &str| Action::Expect {
             client: client.to_owned(),
-            expectation: Expectation {
-                packets: vec![vec![
-                    PacketPattern::of_kind(kind)
-                        .with_field("packet_id", id_pattern.clone())
-                        .with_field("reason_code", success.clone()),
-                ]],
-                in_any_order: false,
-            },
+            expectation: Expectation::one_of(vec![
+                PacketPattern::of_kind(kind)
+                    .with_field("packet_id", id_pattern.clone())
+                    .with_field("reason_code", success.clone()),
+            ]),
             timeout,
             ack: false,
             purpose: Purpose::PublishFlow,
@@ -609,7 +609,7 @@ impl StepParser {
             },
             Action::Expect {
                 client: client.to_owned(),
-                expectation: Expectation { packets: vec![vec![suback]], in_any_order: false },
+                expectation: Expectation::one_of(vec![suback]),
                 timeout,
                 ack: false,
                 purpose,
@@ -647,7 +647,7 @@ impl StepParser {
             },
             Action::Expect {
                 client: client.to_owned(),
-                expectation: Expectation { packets: vec![vec![unsuback]], in_any_order: false },
+                expectation: Expectation::one_of(vec![unsuback]),
                 timeout,
                 ack: false,
                 purpose,

@@ -2,6 +2,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxy;
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
