@@ -426,6 +426,47 @@ impl core::error::Error for StreamError {
     }
 }
 
+/// A value given to a constructor (`TopicName::new`, `PropertiesBuf::push`, …) breaks a
+/// rule of the standard. Separate from [`EncodeError`]: nothing is being encoded yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A string or binary field longer than 65,535 bytes (§1.5.4, §1.5.6).
+    TooLong {
+        /// The length given.
+        len: usize,
+    },
+    /// The value breaks the rule the decoder enforces with this error (its statements
+    /// and reason code apply).
+    Rule(DecodeError),
+}
+
+impl From<DecodeError> for ValidationError {
+    fn from(e: DecodeError) -> Self {
+        Self::Rule(e)
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong { len } => write!(f, "field of {len} bytes is longer than 65535 bytes [MQTT §1.5.4]"),
+            Self::Rule(e) => write!(f, "invalid value: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ValidationError {}
+
+impl From<ValidationError> for EncodeError {
+    fn from(e: ValidationError) -> Self {
+        match e {
+            ValidationError::TooLong { .. } => Self::FieldTooLong,
+            ValidationError::Rule(e) => Self::Invalid(e),
+        }
+    }
+}
+
 /// The caller asked the encoder for a packet the standard forbids (misuse, not wire data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -73,6 +73,7 @@ pub fn parse_fixed_header(
 }
 
 /// [`parse_fixed_header`], also returning the checked packet type.
+#[inline]
 fn fixed_header(
     input: &[u8],
     version: Option<ProtocolVersion>,
@@ -97,6 +98,7 @@ fn fixed_header(
 
 /// Decode one packet from the start of `input`, returning it and the bytes it used.
 /// The body is parsed with complete parsers inside its exact remaining-length slice.
+#[inline]
 pub fn decode_packet(
     input: &[u8],
     version: Option<ProtocolVersion>,

@@ -59,8 +59,8 @@ mod error;
 mod frame;
 pub mod fuzz_targets;
 mod owned;
-pub mod packet;
-pub mod property;
+mod packet;
+mod property;
 pub mod raw;
 mod reason;
 mod stream;
@@ -71,7 +71,7 @@ mod wire;
 #[cfg(feature = "tokio-codec")]
 pub mod tokio_codec;
 
-pub use error::{DecodeError, EncodeError, FrameError, StreamError};
+pub use error::{DecodeError, EncodeError, FrameError, StreamError, ValidationError};
 pub use frame::{
     DEFAULT_MAX_PACKET_SIZE, DecoderConfig, FixedHeader, MAX_RESERVE, PROTOCOL_MAX_PACKET_SIZE, Status, decode_packet,
     parse_fixed_header,
@@ -79,10 +79,10 @@ pub use frame::{
 pub use owned::OwnedPacket;
 pub use packet::{
     Auth, ConnAck, Connect, Disconnect, Packet, PacketType, Publish, PublishQoS, PublishResponse, ReasonCodes, SubAck,
-    Subscribe, SubscribeFilters, SubscribeFiltersBuf, SubscriptionOptions, UnsubAck, Unsubscribe, UnsubscribeFilters,
-    UnsubscribeFiltersBuf, Will,
+    Subscribe, SubscribeFilters, SubscribeFiltersBuf, SubscriptionOptions, TopicFilterIter, TopicFilters,
+    TopicFiltersBuf, UnsubAck, Unsubscribe, UnsubscribeFilters, UnsubscribeFiltersBuf, Will,
 };
-pub use property::{Properties, PropertiesBuf, Property, PropertyContext, PropertyId};
+pub use property::{Properties, PropertiesBuf, Property, PropertyContext, PropertyId, PropertyIter, ValueType};
 pub use reason::ReasonCode;
 pub use stream::StreamDecoder;
 pub use topic::{MqttStr, TopicFilter, TopicName, filter_matches};

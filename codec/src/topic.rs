@@ -6,8 +6,8 @@
 use core::fmt;
 use core::ops::Deref;
 
-use crate::error::{DecodeError, EncodeError};
-use crate::wire::FIELD_MAX;
+use crate::error::{DecodeError, ValidationError};
+use crate::wire;
 
 /// A UTF-8 Encoded String (§1.5.4): at most 65,535 bytes and no U+0000
 /// (\[MQTT-1.5.4-2\]); Rust's `str` already excludes ill-formed UTF-8 and surrogates.
@@ -16,14 +16,14 @@ pub struct MqttStr<'a>(&'a str);
 
 impl<'a> MqttStr<'a> {
     /// Check `text` and wrap it.
-    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+    pub fn new(text: &'a str) -> Result<Self, ValidationError> {
         check_len(text)?;
         Ok(Self::parse(text)?)
     }
 
     /// Check a string that came off the wire (its length already fits).
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        if crate::wire::has_nul(text.as_bytes()) {
+        if wire::has_nul(text.as_bytes()) {
             return Err(DecodeError::NullCharacter);
         }
         Ok(Self(text))
@@ -48,34 +48,37 @@ pub struct TopicName<'a>(&'a str);
 
 impl<'a> TopicName<'a> {
     /// Check `text` and wrap it.
-    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+    pub fn new(text: &'a str) -> Result<Self, ValidationError> {
         check_len(text)?;
         Ok(Self::parse(text)?)
     }
 
     /// Check a string whose length already fits.
+    #[inline]
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        // One branch-free pass for U+0000 and both wildcards.
-        let (nul, wildcard) = text
-            .bytes()
-            .fold((false, false), |(nul, wildcard), b| (nul | (b == 0), wildcard | (b == b'+') | (b == b'#')));
-        if nul {
-            return Err(DecodeError::NullCharacter);
-        }
-        if wildcard {
+        // "The wildcard characters can be used in Topic Filters, but MUST NOT be used
+        // within a Topic Name" [MQTT-4.7.1-1] / [MQTT-4.7.0-1]; one branch-free pass for
+        // U+0000 and both wildcards.
+        let bytes = text.as_bytes();
+        let special = wire::scan_words(bytes, |word| {
+            wire::has_zero_byte(word)
+                | wire::has_zero_byte(word ^ wire::splat(b'+'))
+                | wire::has_zero_byte(word ^ wire::splat(b'#'))
+        });
+        if special != 0 {
+            if wire::has_nul(bytes) {
+                return Err(DecodeError::NullCharacter);
+            }
             return Err(DecodeError::WildcardInTopicName);
         }
         Ok(Self(text))
     }
 
-    /// Check a string read by the wire layer, which has already refused U+0000.
-    pub(crate) fn from_wire(text: &'a str) -> Result<Self, DecodeError> {
-        // "The wildcard characters can be used in Topic Filters, but MUST NOT be used
-        // within a Topic Name" [MQTT-4.7.1-1] / [MQTT-4.7.0-1].
-        if text.bytes().any(|b| b == b'+' || b == b'#') {
-            return Err(DecodeError::WildcardInTopicName);
-        }
-        Ok(Self(text))
+    /// Check a string field's bytes as they came off the wire: UTF-8, then U+0000 and
+    /// wildcards in one pass.
+    #[inline]
+    pub(crate) fn from_bytes(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::parse(crate::wire::utf8(bytes)?)
     }
 
     /// Wrap `text` without checking it: for building deliberately malformed packets.
@@ -97,7 +100,7 @@ pub struct TopicFilter<'a>(&'a str);
 
 impl<'a> TopicFilter<'a> {
     /// Check `text` and wrap it.
-    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+    pub fn new(text: &'a str) -> Result<Self, ValidationError> {
         check_len(text)?;
         Ok(Self::parse(text)?)
     }
@@ -160,8 +163,8 @@ impl<'a> TopicFilter<'a> {
     }
 }
 
-fn check_len(text: &str) -> Result<(), EncodeError> {
-    if text.len() > FIELD_MAX { Err(EncodeError::FieldTooLong) } else { Ok(()) }
+fn check_len(text: &str) -> Result<(), ValidationError> {
+    wire::check_len(text.len())
 }
 
 /// Match a plain (non-shared) filter against a topic name (§4.7).

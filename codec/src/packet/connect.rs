@@ -7,7 +7,7 @@ use crate::packet::{check_properties, properties_len};
 use crate::property::{Properties, PropertyContext};
 use crate::topic::{MqttStr, TopicName};
 use crate::version::{ProtocolVersion, QoS};
-use crate::wire::{self, PResult};
+use crate::wire::{self, Block};
 
 /// CONNECT. The protocol version is part of the packet: it is what a connection's decoder
 /// learns the version from.
@@ -73,8 +73,8 @@ impl<'a> Connect<'a> {
     /// level alone — so that a server can answer a CONNECT that fails validation in the
     /// client's own version (e.g. a 5.0 CONNACK 0x81 or a 3.1.1 return code).
     pub fn peek_version(body: &[u8]) -> Option<ProtocolVersion> {
-        let (input, name) = wire::binary(body).ok()?;
-        let (_, level) = wire::u8(input).ok()?;
+        let (name, input) = wire::split_binary(body).ok()?;
+        let (level, _) = wire::split_u8(input).ok()?;
         match (name, ProtocolVersion::from_level(level)?) {
             (b"MQTT", v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5)) => Some(v),
             (b"MQIsdp", ProtocolVersion::V3_1) => Some(ProtocolVersion::V3_1),
@@ -84,27 +84,21 @@ impl<'a> Connect<'a> {
 
     /// Decode a CONNECT body.
     pub fn decode(body: &'a [u8]) -> Result<Self, DecodeError> {
-        let (rest, connect) = wire::finish(Self::parse(body))?;
-        wire::expect_end(rest)?;
-        Ok(connect)
-    }
-
-    fn parse(input: &'a [u8]) -> PResult<'a, Self> {
-        let (input, name) = wire::binary(input)?;
-        let (input, level) = wire::u8(input)?;
+        let (name, rest) = wire::split_binary(body)?;
+        let (level, rest) = wire::split_u8(rest)?;
         // "The protocol name MUST be the UTF-8 String "MQTT"" [MQTT-3.1.2-1]; 3.1 used
         // "MQIsdp" with level 3.
         let version = match (name, ProtocolVersion::from_level(level)) {
             (b"MQTT", Some(v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5))) => v,
             (b"MQIsdp", Some(ProtocolVersion::V3_1)) => ProtocolVersion::V3_1,
-            (b"MQTT" | b"MQIsdp", _) => return wire::fail(DecodeError::UnsupportedProtocolLevel(level)),
-            _ => return wire::fail(DecodeError::InvalidProtocolName),
+            (b"MQTT" | b"MQIsdp", _) => return Err(DecodeError::UnsupportedProtocolLevel(level)),
+            _ => return Err(DecodeError::InvalidProtocolName),
         };
-        let (input, flags) = wire::u8(input)?;
+        let (flags, rest) = wire::split_u8(rest)?;
         // "The Server MUST validate that the reserved flag in the CONNECT packet is set to
         // 0" [MQTT-3.1.2-3].
         if flags & RESERVED != 0 {
-            return wire::fail(DecodeError::ConnectReservedFlag);
+            return Err(DecodeError::ConnectReservedFlag);
         }
         let will_flag = flags & WILL_FLAG != 0;
         let will_qos = (flags >> WILL_QOS_SHIFT) & 0b11;
@@ -112,65 +106,67 @@ impl<'a> Connect<'a> {
         // "If the Will Flag is set to 0, then the Will QoS MUST be set to 0"
         // [MQTT-3.1.2-13] and "the Will Retain Flag MUST be set to 0" [MQTT-3.1.2-15].
         if !will_flag && (will_qos != 0 || will_retain) {
-            return wire::fail(DecodeError::WillFlagsWithoutWill);
+            return Err(DecodeError::WillFlagsWithoutWill);
         }
         // Will QoS "MUST NOT be 3 (0x03)" [MQTT-3.1.2-14].
         let Some(will_qos) = QoS::from_u8(will_qos) else {
-            return wire::fail(DecodeError::InvalidWillQoS);
+            return Err(DecodeError::InvalidWillQoS);
         };
         let has_username = flags & USERNAME != 0;
         let has_password = flags & PASSWORD != 0;
         // "If the User Name Flag is set to 0, the Password Flag MUST be set to 0"
         // [MQTT-3.1.2-22] (dropped in 5.0).
         if !version.is_v5() && has_password && !has_username {
-            return wire::fail(DecodeError::PasswordWithoutUsername);
+            return Err(DecodeError::PasswordWithoutUsername);
         }
-        let (input, keep_alive) = wire::u16(input)?;
-        let (input, properties) = v5_properties(input, version, PropertyContext::Connect)?;
+        let (keep_alive, rest) = wire::split_u16(rest)?;
+        let (properties, payload) = if version.is_v5() {
+            Properties::split(rest, PropertyContext::Connect)?
+        } else {
+            (Properties::EMPTY, rest)
+        };
+        // The payload's strings are read from one block validated as UTF-8 at once.
+        let mut payload = Block::new(payload, 0).reader();
         // "The ClientID MUST be present and is the first field in the CONNECT packet
         // Payload" [MQTT-3.1.3-3]; "The ClientID MUST be a UTF-8 Encoded String"
         // [MQTT-3.1.3-4].
-        let (input, client_id) = wire::string(input)?;
-        let client_id = MqttStr::new_unchecked(client_id);
-        let (input, will) = if will_flag {
-            let (input, properties) = v5_properties(input, version, PropertyContext::Will)?;
+        let client_id = MqttStr::new_unchecked(payload.string()?);
+        let will = if will_flag {
+            let properties = if version.is_v5() {
+                let len = payload.var_int()?;
+                Properties::parse(payload.bytes(len as usize)?, PropertyContext::Will)?
+            } else {
+                Properties::EMPTY
+            };
             // "The Will Topic MUST be a UTF-8 Encoded String" [MQTT-3.1.3-11]; it is the
-            // topic the will is published to, so it is a topic name.
-            let (input, topic) = wire::string(input)?;
-            let topic = topic_name(topic).map_err(nom::Err::Failure)?;
-            let (input, payload) = wire::binary(input)?;
-            (input, Some(Will { qos: will_qos, retain: will_retain, properties, topic, payload }))
+            // topic the will is published to, so it is a non-empty topic name.
+            let topic = TopicName::parse(payload.utf8_field()?)?;
+            if topic.is_empty() {
+                return Err(DecodeError::EmptyTopic);
+            }
+            let payload = payload.binary()?;
+            Some(Will { qos: will_qos, retain: will_retain, properties, topic, payload })
         } else {
-            (input, None)
+            None
         };
         // "If the User Name Flag is set to 1, a User Name MUST be present in the Payload"
         // [MQTT-3.1.2-17]; it "MUST be a UTF-8 Encoded String" [MQTT-3.1.3-12].
-        let (input, username) = if has_username {
-            let (input, name) = wire::string(input)?;
-            (input, Some(MqttStr::new_unchecked(name)))
-        } else {
-            (input, None)
-        };
+        let username = if has_username { Some(MqttStr::new_unchecked(payload.string()?)) } else { None };
         // "If the Password Flag is set to 1, a Password MUST be present" [MQTT-3.1.2-19].
-        let (input, password) = if has_password {
-            let (input, password) = wire::binary(input)?;
-            (input, Some(password))
-        } else {
-            (input, None)
-        };
-        Ok((
-            input,
-            Self {
-                version,
-                clean_start: flags & CLEAN_START != 0,
-                keep_alive,
-                properties,
-                client_id,
-                will,
-                username,
-                password,
-            },
-        ))
+        let password = if has_password { Some(payload.binary()?) } else { None };
+        if !payload.is_empty() {
+            return Err(DecodeError::TrailingBytes);
+        }
+        Ok(Self {
+            version,
+            clean_start: flags & CLEAN_START != 0,
+            keep_alive,
+            properties,
+            client_id,
+            will,
+            username,
+            password,
+        })
     }
 
     fn flags(&self) -> u8 {
@@ -235,10 +231,15 @@ impl<'a> Connect<'a> {
 
     pub(crate) fn encode_body(&self, buf: &mut impl BufMut) {
         let v = self.version;
-        wire::put_field(buf, v.protocol_name().as_bytes());
-        buf.put_u8(v.level());
-        buf.put_u8(self.flags());
-        buf.put_u16(self.keep_alive);
+        // Protocol name, level, flags and keep alive: fixed-size writes (plain stores).
+        let [hi, lo] = self.keep_alive.to_be_bytes();
+        if v == ProtocolVersion::V3_1 {
+            buf.put_u64(u64::from_be_bytes([0, 6, b'M', b'Q', b'I', b's', b'd', b'p']));
+            buf.put_u32(u32::from_be_bytes([v.level(), self.flags(), hi, lo]));
+        } else {
+            buf.put_u64(u64::from_be_bytes([0, 4, b'M', b'Q', b'T', b'T', v.level(), self.flags()]));
+            buf.put_u16(self.keep_alive);
+        }
         if v.is_v5() {
             self.properties.encode(buf);
         }
@@ -257,23 +258,6 @@ impl<'a> Connect<'a> {
             wire::put_field(buf, password);
         }
     }
-}
-
-fn topic_name(text: &str) -> Result<TopicName<'_>, DecodeError> {
-    let topic = TopicName::from_wire(text)?;
-    if topic.is_empty() {
-        return Err(DecodeError::EmptyTopic);
-    }
-    Ok(topic)
-}
-
-/// A property block in 5.0, nothing before.
-pub(crate) fn v5_properties(
-    input: &[u8],
-    version: ProtocolVersion,
-    context: PropertyContext,
-) -> PResult<'_, Properties<'_>> {
-    if version.is_v5() { Properties::decode(input, context) } else { Ok((input, Properties::EMPTY)) }
 }
 
 #[cfg(test)]

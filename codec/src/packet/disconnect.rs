@@ -76,7 +76,7 @@ pub(crate) fn decode_reason_and_properties(
         return Ok((reason_code, Properties::EMPTY));
     }
     let context = if packet_type == PacketType::Auth { PropertyContext::Auth } else { PropertyContext::Disconnect };
-    let (rest, properties) = wire::finish(Properties::decode(rest, context))?;
+    let (properties, rest) = Properties::split(rest, context)?;
     wire::expect_end(rest)?;
     Ok((reason_code, properties))
 }

@@ -5,8 +5,7 @@ use core::fmt;
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::connect::v5_properties;
-use crate::packet::{PacketType, check_properties, properties_len};
+use crate::packet::{PacketType, check_properties, properties_len, v5_properties};
 use crate::property::{Properties, PropertyContext};
 use crate::reason::ReasonCode;
 use crate::version::{PacketId, ProtocolVersion};
@@ -84,8 +83,8 @@ impl<'a> SubAck<'a> {
 
     /// Decode a SUBACK body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
-        let (input, packet_id) = wire::finish(wire::packet_id(body))?;
-        let (input, properties) = wire::finish(v5_properties(input, version, PropertyContext::SubAck))?;
+        let (packet_id, input) = wire::split_packet_id(body)?;
+        let (properties, input) = v5_properties(input, version, PropertyContext::SubAck)?;
         let reason_codes = ReasonCodes::parse(input, PacketType::SubAck, version)?;
         Ok(Self { packet_id, properties, reason_codes })
     }
