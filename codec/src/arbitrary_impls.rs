@@ -187,7 +187,7 @@ impl ArbitraryPacket {
             PacketType::Connect => gen_connect(g, version)?,
             PacketType::ConnAck => {
                 let code = ReasonCode(*g.u.choose(if v5 { V5_CONNACK } else { V3_CONNACK })?);
-                // Session Present only with a successful connection [MQTT-3.2.2-4].
+                // Session Present only with a successful connection [MQTT-3.1.1: 3.2.2-4] [MQTT-5.0: 3.2.2-6].
                 let session_present = code == ReasonCode::SUCCESS && g.u.arbitrary()?;
                 Body::ConnAck {
                     session_present,
@@ -735,7 +735,7 @@ fn gen_connect(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> {
         None
     };
     let username = if g.u.arbitrary()? { Some(gen_str(g)?) } else { None };
-    // Before 5.0 a password needs a user name [MQTT-3.1.2-22].
+    // Before 5.0 a password needs a user name [MQTT-3.1.1: 3.1.2-22].
     let password =
         if (version.is_v5() || username.is_some()) && g.u.arbitrary()? { Some(gen_bytes(g, FIELD_MAX)?) } else { None };
     Ok(Body::Connect { clean_start, keep_alive, properties, client_id, will, username, password })
@@ -770,7 +770,7 @@ fn gen_subscribe(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> 
         let options = if version.is_v5() {
             SubscriptionOptions {
                 qos,
-                // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
+                // No Local on a shared subscription is a Protocol Error [MQTT-5.0: 3.8.3-4].
                 no_local: !shared && g.u.arbitrary()?,
                 retain_as_published: g.u.arbitrary()?,
                 retain_handling: *g.u.choose(&[
@@ -780,7 +780,7 @@ fn gen_subscribe(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> 
                 ])?,
             }
         } else {
-            // Before 5.0 the upper six bits are reserved [MQTT-3-8.3-4].
+            // Before 5.0 the upper six bits are reserved [MQTT-3.1.1: 3-8.3-4].
             SubscriptionOptions::qos(qos)
         };
         filters.push(filter, options);

@@ -59,8 +59,8 @@ impl FixedHeader {
 }
 
 /// Read a fixed header. The first byte is checked as soon as it arrives (packet type and
-/// reserved flags, \[MQTT-2.2.2-2\]), the Remaining Length for its encoding
-/// \[MQTT-1.5.5-1\], and the frame's size against `max_packet_size`.
+/// reserved flags, \[MQTT-3.1.1: 2.2.2-2\], \[MQTT-5.0: 2.1.3-1\]), the Remaining Length for its encoding
+/// \[MQTT-5.0: 1.5.5-1\], and the frame's size against `max_packet_size`.
 pub fn parse_fixed_header(
     input: &[u8],
     version: Option<ProtocolVersion>,

@@ -45,6 +45,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Statement ids
+//!
+//! The same statement number can name different rules in MQTT 3.1.1 and 5.0 (3.1.1's
+//! MQTT-3.1.2-14 forbids Will QoS 3; 5.0's is about publishing a non-retained will), so
+//! every citation says which standard it belongs to where that matters:
+//!
+//! * `[MQTT-x.y.z-n]`: this id names the rule in both 3.1.1 and 5.0;
+//! * `[MQTT-3.1.1: x.y.z-n]`, `[MQTT-5.0: x.y.z-n]`: an id of that version only.
+//!
+//! [`DecodeError::statements`] takes the version; `Display` prints both versions' ids in
+//! this convention, [`DecodeError::in_version`] one version's. MQTT 3.1 numbers no
+//! statements. The codec's comments use the same convention, and a test checks every id
+//! against the project's catalogue of that version (`conformance/catalogue/`).
+//!
 //! Rules that need connection or session state (packet identifiers in use, topic alias
 //! ranges, Receive Maximum, who may send which packet) are left to the layer that holds
 //! that state, such as the `mqttkit-broker` crate.
@@ -71,7 +85,7 @@ mod wire;
 #[cfg(feature = "tokio-codec")]
 pub mod tokio_codec;
 
-pub use error::{DecodeError, EncodeError, FrameError, StreamError, ValidationError};
+pub use error::{DecodeError, EncodeError, FrameError, InVersion, StreamError, ValidationError};
 pub use frame::{
     DEFAULT_MAX_PACKET_SIZE, DecoderConfig, FixedHeader, MAX_RESERVE, PROTOCOL_MAX_PACKET_SIZE, Status, decode_packet,
     parse_fixed_header,

@@ -262,7 +262,7 @@ pub enum Property<'a> {
     MessageExpiryInterval(u32),
     /// 0x03.
     ContentType(&'a str),
-    /// 0x08, a topic name (no wildcards, \[MQTT-3.3.2-14\]).
+    /// 0x08, a topic name (no wildcards, \[MQTT-5.0: 3.3.2-14\]).
     ResponseTopic(&'a str),
     /// 0x09.
     CorrelationData(&'a [u8]),
@@ -341,7 +341,7 @@ impl Property<'_> {
             P::ReceiveMaximum(v) | P::TopicAlias(v) => v != 0,
             P::MaximumPacketSize(v) => v != 0,
             P::SubscriptionIdentifier(v) => (1..=wire::VAR_INT_MAX).contains(&v),
-            // "The Response Topic MUST NOT contain wildcard characters" [MQTT-3.3.2-14].
+            // "The Response Topic MUST NOT contain wildcard characters" [MQTT-5.0: 3.3.2-14].
             P::ResponseTopic(s) => {
                 return match TopicName::parse(s) {
                     Ok(_) if !s.is_empty() => Ok(()),

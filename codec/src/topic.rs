@@ -10,7 +10,7 @@ use crate::error::{DecodeError, ValidationError};
 use crate::wire;
 
 /// A UTF-8 Encoded String (§1.5.4): at most 65,535 bytes and no U+0000
-/// (\[MQTT-1.5.4-2\]); Rust's `str` already excludes ill-formed UTF-8 and surrogates.
+/// (\[MQTT-3.1.1: 1.5.3-2\], \[MQTT-5.0: 1.5.4-2\]); Rust's `str` already excludes ill-formed UTF-8 and surrogates.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MqttStr<'a>(&'a str);
 
@@ -41,7 +41,7 @@ impl<'a> MqttStr<'a> {
 }
 
 /// A topic name (§4.7): a UTF-8 Encoded String without `+` or `#`
-/// (\[MQTT-3.3.2-2\], \[MQTT-4.7.0-1\]). It may be empty only in a 5.0 PUBLISH that
+/// (\[MQTT-3.3.2-2\], \[MQTT-3.1.1: 4.7.1-1\], \[MQTT-5.0: 4.7.0-1\]). It may be empty only in a 5.0 PUBLISH that
 /// carries a Topic Alias; the packet checks that.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct TopicName<'a>(&'a str);
@@ -57,7 +57,7 @@ impl<'a> TopicName<'a> {
     #[inline]
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
         // "The wildcard characters can be used in Topic Filters, but MUST NOT be used
-        // within a Topic Name" [MQTT-4.7.1-1] / [MQTT-4.7.0-1]; one branch-free pass for
+        // within a Topic Name" [MQTT-3.1.1: 4.7.1-1] [MQTT-5.0: 4.7.0-1]; one branch-free pass for
         // U+0000 and both wildcards.
         let bytes = text.as_bytes();
         let special = wire::scan_words(bytes, |word| {
@@ -135,7 +135,7 @@ impl<'a> TopicFilter<'a> {
 
     /// Check the 5.0 shared-subscription form: "The ShareName MUST NOT contain the
     /// characters "/", "+" or "#", but MUST be followed by a "/" character. This "/"
-    /// character MUST be followed by a Topic Filter" \[MQTT-4.8.2-1\], \[MQTT-4.8.2-2\].
+    /// character MUST be followed by a Topic Filter" \[MQTT-5.0: 4.8.2-1\], \[MQTT-5.0: 4.8.2-2\].
     pub fn check_shared(&self) -> Result<(), DecodeError> {
         if !self.0.starts_with("$share/") {
             return Ok(());
@@ -193,8 +193,8 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
 
 /// "The multi-level wildcard character MUST be specified either on its own or following a
 /// topic level separator. In either case it MUST be the last character specified in the
-/// Topic Filter" \[MQTT-4.7.1-2\]; "Where it is used, it MUST occupy an entire level of
-/// the filter" \[MQTT-4.7.1-3\]; "All Topic Names and Topic Filters MUST be at least one
+/// Topic Filter" \[MQTT-3.1.1: 4.7.1-2\] \[MQTT-5.0: 4.7.1-1\]; "Where it is used, it MUST occupy an entire level of
+/// the filter" \[MQTT-3.1.1: 4.7.1-3\] \[MQTT-5.0: 4.7.1-2\]; "All Topic Names and Topic Filters MUST be at least one
 /// character long" \[MQTT-4.7.3-1\].
 fn check_filter(text: &str) -> Result<(), DecodeError> {
     if text.is_empty() {

@@ -64,7 +64,7 @@ pub(crate) fn split_binary(input: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> 
     rest.split_at_checked(usize::from(len)).ok_or(DecodeError::Truncated)
 }
 
-/// A packet identifier that must be non-zero (\[MQTT-2.3.1-1\], \[MQTT-2.2.1-3\]).
+/// A packet identifier that must be non-zero (\[MQTT-3.1.1: 2.3.1-1\], \[MQTT-5.0: 2.2.1-3\]).
 #[inline(always)]
 pub(crate) fn split_packet_id(input: &[u8]) -> Result<(PacketId, &[u8]), DecodeError> {
     let (id, rest) = split_u16(input)?;
@@ -82,7 +82,7 @@ pub(crate) enum VarIntStatus {
 
 /// Decode a Variable Byte Integer, checking both rules of §1.5.5: at most four bytes,
 /// and "The encoded value MUST use the minimum number of bytes necessary to represent
-/// the value" \[MQTT-1.5.5-1\] (a multi-byte encoding whose last byte is 0 is not minimal).
+/// the value" \[MQTT-5.0: 1.5.5-1\] (a multi-byte encoding whose last byte is 0 is not minimal).
 #[inline]
 pub(crate) fn decode_var_int(input: &[u8]) -> VarIntStatus {
     let mut value: u32 = 0;
@@ -159,7 +159,7 @@ pub(crate) fn var_int_bytes(value: u32) -> ([u8; 4], usize) {
     }
 }
 
-/// Check UTF-8: well-formed, no surrogates \[MQTT-1.5.4-1\] (Rust's `str` guarantees
+/// Check UTF-8: well-formed, no surrogates \[MQTT-3.1.1: 1.5.3-1\] \[MQTT-5.0: 1.5.4-1\] (Rust's `str` guarantees
 /// both). `simdutf8` validates 64 bytes at a time (and falls back to `core` for shorter
 /// input), behind a safe API.
 #[inline]
@@ -299,8 +299,9 @@ impl<'a> BlockReader<'a> {
     }
 
     /// A UTF-8 Encoded String (§1.5.4): well-formed UTF-8 without surrogates
-    /// \[MQTT-1.5.4-1\] (Rust's `str` guarantees both) and no U+0000 \[MQTT-1.5.4-2\].
-    /// U+FEFF is kept as is \[MQTT-1.5.4-3\].
+    /// \[MQTT-3.1.1: 1.5.3-1\] \[MQTT-5.0: 1.5.4-1\] (Rust's `str` guarantees both) and no
+    /// U+0000 \[MQTT-3.1.1: 1.5.3-2\] \[MQTT-5.0: 1.5.4-2\]. U+FEFF is kept as is
+    /// \[MQTT-3.1.1: 1.5.3-3\] \[MQTT-5.0: 1.5.4-3\].
     pub(crate) fn string(&mut self) -> Result<&'a str, DecodeError> {
         let text = self.utf8_field()?;
         if has_nul(text.as_bytes()) {

@@ -234,6 +234,7 @@ fn every_decode_error_cites_a_statement_or_section() {
     let error = DecodeError::InvalidFlags { packet_type: PacketType::PubRel, flags: 0 };
     assert_eq!(error.to_string(), "invalid fixed-header flags 0b0000 for PUBREL [MQTT-3.6.1-1]");
     assert_eq!(error.reason_code().0, 0x81);
-    assert!(DecodeError::Truncated.to_string().ends_with("[MQTT §4.13]"));
+    // No numbered statement: the section of each version (2.2.3 in 3.1.1, 4.13 in 5.0).
+    assert!(DecodeError::Truncated.to_string().ends_with("[MQTT-3.1.1 §2.2.3] [MQTT-5.0 §4.13]"));
     assert_eq!(DecodeError::EmptySubscribe.reason_code().0, 0x82);
 }

@@ -104,18 +104,20 @@ impl<'a> Connect<'a> {
         let will_qos = (flags >> WILL_QOS_SHIFT) & 0b11;
         let will_retain = flags & WILL_RETAIN != 0;
         // "If the Will Flag is set to 0, then the Will QoS MUST be set to 0"
-        // [MQTT-3.1.2-13] and "the Will Retain Flag MUST be set to 0" [MQTT-3.1.2-15].
+        // [MQTT-3.1.1: 3.1.2-13] [MQTT-5.0: 3.1.2-11] and "Will Retain MUST be set to 0"
+        // [MQTT-3.1.1: 3.1.2-15] [MQTT-5.0: 3.1.2-13].
         if !will_flag && (will_qos != 0 || will_retain) {
             return Err(DecodeError::WillFlagsWithoutWill);
         }
-        // Will QoS "MUST NOT be 3 (0x03)" [MQTT-3.1.2-14].
+        // Will QoS "MUST NOT be 3 (0x03)" [MQTT-3.1.1: 3.1.2-14]; "can be 0 (0x00), 1 (0x01),
+        // or 2 (0x02)" [MQTT-5.0: 3.1.2-12].
         let Some(will_qos) = QoS::from_u8(will_qos) else {
             return Err(DecodeError::InvalidWillQoS);
         };
         let has_username = flags & USERNAME != 0;
         let has_password = flags & PASSWORD != 0;
         // "If the User Name Flag is set to 0, the Password Flag MUST be set to 0"
-        // [MQTT-3.1.2-22] (dropped in 5.0).
+        // [MQTT-3.1.1: 3.1.2-22] (dropped in 5.0).
         if !version.is_v5() && has_password && !has_username {
             return Err(DecodeError::PasswordWithoutUsername);
         }
@@ -138,7 +140,8 @@ impl<'a> Connect<'a> {
             } else {
                 Properties::EMPTY
             };
-            // "The Will Topic MUST be a UTF-8 Encoded String" [MQTT-3.1.3-11]; it is the
+            // "The Will Topic MUST be a UTF-8 Encoded String" [MQTT-3.1.1: 3.1.3-10]
+            // [MQTT-5.0: 3.1.3-11]; it is the
             // topic the will is published to, so it is a non-empty topic name.
             let topic = TopicName::parse(payload.utf8_field()?)?;
             if topic.is_empty() {
@@ -150,9 +153,11 @@ impl<'a> Connect<'a> {
             None
         };
         // "If the User Name Flag is set to 1, a User Name MUST be present in the Payload"
-        // [MQTT-3.1.2-17]; it "MUST be a UTF-8 Encoded String" [MQTT-3.1.3-12].
+        // [MQTT-3.1.1: 3.1.2-19] [MQTT-5.0: 3.1.2-17]; it "MUST be a UTF-8 Encoded String"
+        // [MQTT-3.1.1: 3.1.3-11] [MQTT-5.0: 3.1.3-12].
         let username = if has_username { Some(MqttStr::new_unchecked(payload.string()?)) } else { None };
-        // "If the Password Flag is set to 1, a Password MUST be present" [MQTT-3.1.2-19].
+        // "If the Password Flag is set to 1, a Password MUST be present" [MQTT-3.1.1: 3.1.2-21]
+        // [MQTT-5.0: 3.1.2-19].
         let password = if has_password { Some(payload.binary()?) } else { None };
         if !payload.is_empty() {
             return Err(DecodeError::TrailingBytes);

@@ -37,7 +37,7 @@ impl<'a, const OPTIONS: bool> TopicFilters<'a, OPTIONS> {
     /// Check a raw payload (at least one entry) under `version`'s rules.
     pub fn parse(raw: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         // "The Payload MUST contain at least one Topic Filter and Subscription Options
-        // pair" [MQTT-3.8.3-2] / [MQTT-3.8.3-3]; "The Payload of an UNSUBSCRIBE packet
+        // pair" [MQTT-5.0: 3.8.3-2] [MQTT-3.1.1: 3.8.3-3]; "The Payload of an UNSUBSCRIBE packet
         // MUST contain at least one Topic Filter" [MQTT-3.10.3-2].
         if raw.is_empty() {
             return Err(if OPTIONS { DecodeError::EmptySubscribe } else { DecodeError::EmptyUnsubscribe });
@@ -53,7 +53,7 @@ impl<'a, const OPTIONS: bool> TopicFilters<'a, OPTIONS> {
             if version.is_v5() {
                 filter.check_shared()?;
                 // "It is a Protocol Error to set the No Local bit to 1 on a Shared
-                // Subscription" [MQTT-3.8.3-4].
+                // Subscription" [MQTT-5.0: 3.8.3-4].
                 if options.is_some_and(|o| o.no_local) && filter.shared().is_some() {
                     return Err(DecodeError::NoLocalOnSharedSubscription);
                 }

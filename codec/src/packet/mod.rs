@@ -114,7 +114,7 @@ impl PacketType {
     }
 
     /// Check the first byte of a fixed header: the type exists and reserved flags are
-    /// as listed in Table 2.2 (\[MQTT-2.2.2-1\], \[MQTT-2.2.2-2\], \[MQTT-2.1.3-1\]).
+    /// as listed in Table 2.2 (\[MQTT-3.1.1: 2.2.2-1\], \[MQTT-3.1.1: 2.2.2-2\], \[MQTT-5.0: 2.1.3-1\]).
     #[inline]
     pub const fn check_first_byte(byte: u8, version: Option<ProtocolVersion>) -> Result<Self, DecodeError> {
         let packet_type = match Self::from_first_byte(byte, version) {

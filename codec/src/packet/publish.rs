@@ -11,7 +11,7 @@ use crate::wire;
 
 /// The QoS of a PUBLISH with its packet identifier: QoS 1 and 2 carry one, QoS 0 none
 /// ("A PUBLISH packet MUST NOT contain a Packet Identifier if its QoS value is set to 0"
-/// \[MQTT-2.2.1-2\]).
+/// \[MQTT-3.1.1: 2.3.1-5\] \[MQTT-5.0: 2.2.1-2\]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum PublishQoS {

@@ -53,7 +53,8 @@ impl<'a> PublishResponse<'a> {
         let (code, input) = wire::split_u8(input)?;
         let reason_code = ReasonCode(code);
         // "The Client or Server sending the PUBACK packet MUST use one of the PUBACK
-        // Reason Codes" [MQTT-3.4.2-1] (and [MQTT-3.5.2-1], [MQTT-3.6.2-1], [MQTT-3.7.2-1]).
+        // Reason Codes" [MQTT-5.0: 3.4.2-1] (and [MQTT-5.0: 3.5.2-1], [MQTT-5.0: 3.6.2-1],
+        // [MQTT-5.0: 3.7.2-1]).
         if !reason_code.is_valid_for(packet_type, version) {
             return Err(DecodeError::InvalidReasonCode { packet_type, code });
         }

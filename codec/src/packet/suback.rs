@@ -25,7 +25,8 @@ impl<'a> ReasonCodes<'a> {
             return Err(DecodeError::EmptyAckPayload);
         }
         // "SUBACK return codes other than 0x00, 0x01, 0x02 and 0x80 are reserved and MUST
-        // NOT be used" [MQTT-3.9.3-2]; 5.0 [MQTT-3.9.3-2], [MQTT-3.11.3-2].
+        // NOT be used" [MQTT-3.9.3-2] (5.0: "one of the Subscribe Reason Code values");
+        // UNSUBACK [MQTT-5.0: 3.11.3-2].
         if let Some(&code) = raw.iter().find(|&&c| !ReasonCode(c).is_valid_for(packet_type, version)) {
             return Err(DecodeError::InvalidReasonCode { packet_type, code });
         }

@@ -42,8 +42,8 @@ impl SubscriptionOptions {
         // 3.1.1: "The upper 6 bits of the Requested QoS byte are not used in the current
         // version of the protocol. They are reserved for future use. The Server MUST treat
         // a SUBSCRIBE packet as malformed and close the Network Connection if any of
-        // Reserved bits in the payload are non-zero" [MQTT-3-8.3-4]; 5.0 keeps bits 6 and
-        // 7 reserved [MQTT-3.8.3-5].
+        // Reserved bits in the payload are non-zero" [MQTT-3.1.1: 3-8.3-4]; 5.0 keeps bits 6 and
+        // 7 reserved [MQTT-5.0: 3.8.3-5].
         let reserved = if version.is_v5() { 0b1100_0000 } else { 0b1111_1100 };
         if byte & reserved != 0 {
             return Err(DecodeError::SubscriptionOptionsReserved);
