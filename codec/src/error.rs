@@ -579,6 +579,9 @@ pub enum EncodeError {
     PropertiesForOtherPacket,
     /// Properties or a non-success reason code given to a packet of a version before 5.0.
     V5FieldInOlderVersion,
+    /// The connection's protocol version is not known yet (no CONNECT sent or received),
+    /// so the packet's layout is not known either.
+    UnknownVersion,
 }
 
 impl From<DecodeError> for EncodeError {
@@ -596,6 +599,9 @@ impl fmt::Display for EncodeError {
             Self::NotInVersion(t) => write!(f, "{t} does not exist before MQTT 5.0"),
             Self::PropertiesForOtherPacket => f.write_str("properties were built for another packet type"),
             Self::V5FieldInOlderVersion => f.write_str("properties or reason codes cannot be sent before MQTT 5.0"),
+            Self::UnknownVersion => {
+                f.write_str("the protocol version is not known yet: send or receive a CONNECT first")
+            }
         }
     }
 }

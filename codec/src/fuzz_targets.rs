@@ -150,7 +150,7 @@ fn check_decoded(packet: &Packet<'_>, version: ProtocolVersion, frame: &[u8]) ->
         other => panic!("re-encoding {encoded:02x?} of {packet:?} does not decode: {other:?}"),
     }
     match OwnedPacket::from_frame(Bytes::copy_from_slice(frame), version) {
-        Ok(owned) => assert_eq!(owned.packet().as_ref(), Ok(packet), "OwnedPacket view differs"),
+        Ok(owned) => assert_eq!(&owned.packet(), packet, "OwnedPacket view differs"),
         Err(e) => panic!("OwnedPacket refuses a frame decode_packet accepted: {e}"),
     }
     encoded
@@ -307,7 +307,7 @@ pub fn check_roundtrip(seed: &ArbitraryPacket) -> Vec<u8> {
         (Ok(from_packet), Ok(from_frame)) => {
             assert_eq!(from_packet.frame().as_ref(), out.as_slice());
             assert_eq!(from_packet, from_frame, "OwnedPacket from the packet and from its frame differ");
-            assert_eq!(from_frame.packet().as_ref(), Ok(&packet));
+            assert_eq!(from_frame.packet(), packet);
             assert_eq!(from_frame.version(), version);
             let payload: &[u8] = match &packet {
                 Packet::Publish(publish) => publish.payload,

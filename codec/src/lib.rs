@@ -83,7 +83,9 @@ mod version;
 mod wire;
 
 #[cfg(feature = "tokio-codec")]
-pub mod tokio_codec;
+mod tokio_codec;
+#[cfg(feature = "tokio-codec")]
+pub use tokio_codec::{CodecError, MqttCodec};
 
 pub use error::{DecodeError, EncodeError, FrameError, InVersion, StreamError, ValidationError};
 pub use frame::{
@@ -97,11 +99,11 @@ pub use packet::{
     TopicFiltersBuf, UnsubAck, Unsubscribe, UnsubscribeFilters, UnsubscribeFiltersBuf, Will,
 };
 pub use property::{Properties, PropertiesBuf, Property, PropertyContext, PropertyId, PropertyIter, ValueType};
-pub use reason::ReasonCode;
+pub use reason::{NamedReasonCode, ReasonCode};
 pub use stream::StreamDecoder;
-pub use topic::{MqttStr, TopicFilter, TopicName, filter_matches};
+pub use topic::{MqttStr, SharedSubscription, TopicFilter, TopicName, filter_matches};
 pub use version::{PacketId, ProtocolVersion, QoS, RetainHandling};
-pub use wire::{VAR_INT_MAX, var_int_len};
+pub use wire::{VAR_INT_MAX, read_var_int, var_int_len};
 
 /// The root README's examples, compiled and run as doctests so they stay true.
 #[doc = include_str!("../../README.md")]

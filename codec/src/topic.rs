@@ -128,22 +128,28 @@ impl<'a> TopicFilter<'a> {
     }
 
     /// For `$share/{ShareName}/{filter}`, the share name and the filter (5.0 §4.8.2).
-    pub fn shared(&self) -> Option<(&'a str, &'a str)> {
-        let rest = self.0.strip_prefix("$share/")?;
-        rest.split_once('/')
+    /// Whether it is a shared subscription at all depends on the version (5.0 only).
+    pub fn shared(&self) -> Option<SharedSubscription<'a>> {
+        SharedSubscription::split(self.0)
+    }
+
+    /// The ShareName of a `$share/{ShareName}/{filter}` filter.
+    pub fn share_name(&self) -> Option<&'a str> {
+        self.shared().map(|shared| shared.share_name)
     }
 
     /// Check the 5.0 shared-subscription form: "The ShareName MUST NOT contain the
     /// characters "/", "+" or "#", but MUST be followed by a "/" character. This "/"
-    /// character MUST be followed by a Topic Filter" \[MQTT-5.0: 4.8.2-1\], \[MQTT-5.0: 4.8.2-2\].
+    /// character MUST be followed by a Topic Filter" \[MQTT-5.0: 4.8.2-1\],
+    /// \[MQTT-5.0: 4.8.2-2\].
     pub fn check_shared(&self) -> Result<(), DecodeError> {
-        if !self.0.starts_with("$share/") {
+        if !self.0.starts_with(SharedSubscription::PREFIX) {
             return Ok(());
         }
         match self.shared() {
-            Some((name, filter))
-                if !name.is_empty()
-                    && !name.contains(['+', '#'])
+            Some(SharedSubscription { share_name, filter })
+                if !share_name.is_empty()
+                    && !share_name.contains(['+', '#'])
                     && !filter.is_empty()
                     && check_filter(filter).is_ok() =>
             {
@@ -158,8 +164,31 @@ impl<'a> TopicFilter<'a> {
     /// topic starting with `$` \[MQTT-4.7.2-1\]. Shared subscriptions match with their
     /// inner filter.
     pub fn matches(&self, topic: &str) -> bool {
-        let filter = self.shared().map_or(self.0, |(_, inner)| inner);
+        let filter = self.shared().map_or(self.0, |shared| shared.filter);
         filter_matches(filter, topic)
+    }
+}
+
+/// A 5.0 shared subscription `$share/{ShareName}/{filter}` (§4.8.2), split in two. The
+/// broker and the conformance runner use this instead of parsing the prefix themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SharedSubscription<'a> {
+    /// The ShareName.
+    pub share_name: &'a str,
+    /// The topic filter after it.
+    pub filter: &'a str,
+}
+
+impl<'a> SharedSubscription<'a> {
+    /// The prefix that makes a 5.0 filter shared.
+    pub const PREFIX: &'static str = "$share/";
+
+    /// Split `$share/{ShareName}/{filter}` at the first `/` after the prefix; `None` for
+    /// any other filter. Nothing is checked: filters that came off the wire were checked
+    /// by the decoder ([`TopicFilter::check_shared`]).
+    pub fn split(filter: &'a str) -> Option<Self> {
+        let (share_name, filter) = filter.strip_prefix(Self::PREFIX)?.split_once('/')?;
+        Some(Self { share_name, filter })
     }
 }
 
@@ -300,6 +329,10 @@ mod tests {
             assert_eq!(filter.check_shared(), Err(DecodeError::InvalidSharedSubscription), "{f}");
         }
         assert!(TopicFilter::new("$share/g/a").expect("valid").matches("a"));
+        let shared = TopicFilter::new("$share/g/a/#").expect("valid");
+        assert_eq!(shared.shared(), Some(SharedSubscription { share_name: "g", filter: "a/#" }));
+        assert_eq!(shared.share_name(), Some("g"));
+        assert_eq!(SharedSubscription::split("$SYS/x"), None);
     }
 
     #[test]

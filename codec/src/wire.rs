@@ -99,6 +99,18 @@ pub(crate) fn decode_var_int(input: &[u8]) -> VarIntStatus {
     if input.len() >= 4 { VarIntStatus::Invalid } else { VarIntStatus::Incomplete }
 }
 
+/// Read a Variable Byte Integer (§1.5.5) from the start of `input`: `Ok(Some((value,
+/// bytes used)))`, `Ok(None)` when `input` ends inside it, or
+/// [`DecodeError::InvalidVarInt`] for more than four bytes or a non-minimal encoding
+/// \[MQTT-5.0: 1.5.5-1\]. Write one with [`crate::raw::put_var_int`].
+pub fn read_var_int(input: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
+    match decode_var_int(input) {
+        VarIntStatus::Complete { value, len } => Ok(Some((value, len))),
+        VarIntStatus::Incomplete => Ok(None),
+        VarIntStatus::Invalid => Err(DecodeError::InvalidVarInt),
+    }
+}
+
 /// Bytes needed to encode `value` as a Variable Byte Integer.
 pub const fn var_int_len(value: u32) -> usize {
     match value {

@@ -382,7 +382,7 @@ fn owned_packet_shares_the_payload() {
     // The payload is a view into the frame, not a copy.
     let frame = owned.frame().as_ptr_range();
     assert!(frame.contains(&shared.as_ptr()));
-    assert_eq!(owned.packet().expect("valid"), packet);
+    assert_eq!(owned.packet(), packet);
     let again = mqttkit_codec::OwnedPacket::from_frame(owned.frame().clone(), ProtocolVersion::V3_1_1).expect("valid");
     assert_eq!(again, owned);
 }
