@@ -98,6 +98,7 @@ pub struct ArbitraryPacket {
 #[derive(Clone, PartialEq, Eq)]
 enum Body {
     Connect {
+        bridge: bool,
         clean_start: bool,
         keep_alive: u16,
         properties: PropertiesBuf,
@@ -287,7 +288,7 @@ impl ArbitraryPacket {
     pub fn try_packet(&self) -> core::result::Result<Packet<'_>, EncodeError> {
         let v = self.version;
         Ok(match &self.body {
-            Body::Connect { clean_start, keep_alive, properties, client_id, will, username, password } => {
+            Body::Connect { bridge, clean_start, keep_alive, properties, client_id, will, username, password } => {
                 let will = match will {
                     Some(w) => Some(Will {
                         qos: w.qos,
@@ -300,6 +301,7 @@ impl ArbitraryPacket {
                 };
                 Packet::Connect(Connect {
                     version: v,
+                    bridge: *bridge,
                     clean_start: *clean_start,
                     keep_alive: *keep_alive,
                     properties: properties.properties(PropertyContext::Connect)?,
@@ -738,7 +740,9 @@ fn gen_connect(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> {
     // Before 5.0 a password needs a user name [MQTT-3.1.1: 3.1.2-22].
     let password =
         if (version.is_v5() || username.is_some()) && g.u.arbitrary()? { Some(gen_bytes(g, FIELD_MAX)?) } else { None };
-    Ok(Body::Connect { clean_start, keep_alive, properties, client_id, will, username, password })
+    // The bridge bit exists before 5.0 only (protocol levels 0x83 and 0x84).
+    let bridge = !version.is_v5() && g.u.arbitrary()?;
+    Ok(Body::Connect { bridge, clean_start, keep_alive, properties, client_id, will, username, password })
 }
 
 fn gen_publish(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> {

@@ -125,6 +125,13 @@ fn decode_reference(data: &[u8], mut version: Option<ProtocolVersion>, max_packe
 /// which only PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT and AUTH have.
 fn check_decoded(packet: &Packet<'_>, version: ProtocolVersion, frame: &[u8]) -> Vec<u8> {
     let encoded = encode_checked(packet, version);
+    let canonical;
+    let frame = if version == ProtocolVersion::V3_1 {
+        canonical = canonical_v3_1(packet, frame);
+        &canonical[..]
+    } else {
+        frame
+    };
     if encoded.len() != frame.len() {
         let shortened = matches!(
             packet.packet_type(),
@@ -154,6 +161,28 @@ fn check_decoded(packet: &Packet<'_>, version: ProtocolVersion, frame: &[u8]) ->
         Err(e) => panic!("OwnedPacket refuses a frame decode_packet accepted: {e}"),
     }
     encoded
+}
+
+/// `frame` with the bits MQTT 3.1 ignores set as the encoder writes them: the fixed-header
+/// flags of every packet but PUBLISH, and CONNECT's reserved flag.
+fn canonical_v3_1(packet: &Packet<'_>, frame: &[u8]) -> Vec<u8> {
+    let mut frame = frame.to_vec();
+    if packet.packet_type() != PacketType::Publish
+        && let Some(first) = frame.first_mut()
+    {
+        *first = packet.first_byte();
+    }
+    if let Packet::Connect(_) = packet {
+        // Fixed header, then "MQIsdp" (2 + 6 bytes) and the level: the flags byte.
+        let header_len = match crate::wire::decode_var_int(frame.get(1..).unwrap_or_default()) {
+            crate::wire::VarIntStatus::Complete { len, .. } => len + 1,
+            _ => frame.len(),
+        };
+        if let Some(flags) = frame.get_mut(header_len + 9) {
+            *flags &= !0x01;
+        }
+    }
+    frame
 }
 
 /// Encode with [`Packet::encode`], which must succeed and write exactly

@@ -168,7 +168,7 @@ proptest! {
 
     #[test]
     fn connect_round_trips(
-        version in version(), client_id in text(), clean in any::<bool>(), keep_alive in any::<u16>(),
+        version in version(), client_id in text(), clean in any::<bool>(), keep_alive in any::<u16>(), bridge in any::<bool>(),
         will in proptest::option::of((qos(), any::<bool>(), topic(), prop::collection::vec(any::<u8>(), 0..20))),
         username in proptest::option::of(text()), password in proptest::option::of(prop::collection::vec(any::<u8>(), 0..20)),
         candidates in prop::collection::vec(owned_property(), 0..6),
@@ -180,6 +180,8 @@ proptest! {
         let password = if version.is_v5() || username.is_some() { password } else { None };
         let connect = Connect {
             version,
+            // The bridge bit exists before 5.0 only (protocol levels 0x83 and 0x84).
+            bridge: bridge && !version.is_v5(),
             clean_start: clean,
             keep_alive,
             properties: props(&props_buf, PropertyContext::Connect),

@@ -3,7 +3,7 @@
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::{check_properties, properties_len};
+use crate::packet::{PacketType, check_properties, properties_len};
 use crate::property::{Properties, PropertyContext};
 use crate::topic::{MqttStr, TopicName};
 use crate::version::{ProtocolVersion, QoS};
@@ -15,6 +15,9 @@ use crate::wire::{self, Block};
 pub struct Connect<'a> {
     /// Protocol name and level (§3.1.2.1, §3.1.2.2).
     pub version: ProtocolVersion,
+    /// The "bridge" bit: protocol level 0x83 or 0x84 (3.1 or 3.1.1 with bit 7 set), as
+    /// mosquitto bridges send it to say they are a bridge, not a client.
+    pub bridge: bool,
     /// Clean Session (3.1.1) / Clean Start (5.0).
     pub clean_start: bool,
     /// Keep Alive, seconds.
@@ -59,6 +62,7 @@ impl<'a> Connect<'a> {
     pub fn new(version: ProtocolVersion, client_id: MqttStr<'a>, clean_start: bool, keep_alive: u16) -> Self {
         Self {
             version,
+            bridge: false,
             clean_start,
             keep_alive,
             properties: Properties::EMPTY,
@@ -75,29 +79,30 @@ impl<'a> Connect<'a> {
     pub fn peek_version(body: &[u8]) -> Option<ProtocolVersion> {
         let (name, input) = wire::split_binary(body).ok()?;
         let (level, _) = wire::split_u8(input).ok()?;
-        match (name, ProtocolVersion::from_level(level)?) {
-            (b"MQTT", v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5)) => Some(v),
-            (b"MQIsdp", ProtocolVersion::V3_1) => Some(ProtocolVersion::V3_1),
-            _ => None,
-        }
+        read_version(name, level).ok().map(|(version, _)| version)
     }
 
-    /// Decode a CONNECT body.
+    /// Decode a CONNECT body (fixed-header flags 0).
     pub fn decode(body: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::decode_with_flags(0, body)
+    }
+
+    /// Decode a CONNECT from its fixed-header flags and body. 3.1 has no rule on either
+    /// reserved bit: they are accepted and ignored there (as mosquitto does).
+    pub fn decode_with_flags(header_flags: u8, body: &'a [u8]) -> Result<Self, DecodeError> {
         let (name, rest) = wire::split_binary(body)?;
         let (level, rest) = wire::split_u8(rest)?;
-        // "The protocol name MUST be the UTF-8 String "MQTT"" [MQTT-3.1.2-1]; 3.1 used
-        // "MQIsdp" with level 3.
-        let version = match (name, ProtocolVersion::from_level(level)) {
-            (b"MQTT", Some(v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5))) => v,
-            (b"MQIsdp", Some(ProtocolVersion::V3_1)) => ProtocolVersion::V3_1,
-            (b"MQTT" | b"MQIsdp", _) => return Err(DecodeError::UnsupportedProtocolLevel(level)),
-            _ => return Err(DecodeError::InvalidProtocolName),
-        };
+        let (version, bridge) = read_version(name, level)?;
+        let v3_1 = version == ProtocolVersion::V3_1;
+        // "Where a flag bit is marked as "Reserved" [...] it MUST be set to the value
+        // listed" [MQTT-3.1.1: 2.2.2-1] [MQTT-5.0: 2.1.3-1]; 3.1: "not used".
+        if header_flags != 0 && !v3_1 {
+            return Err(DecodeError::InvalidFlags { packet_type: PacketType::Connect, flags: header_flags });
+        }
         let (flags, rest) = wire::split_u8(rest)?;
         // "The Server MUST validate that the reserved flag in the CONNECT packet is set to
-        // 0" [MQTT-3.1.2-3].
-        if flags & RESERVED != 0 {
+        // 0" [MQTT-3.1.2-3]; 3.1 only calls the bit "Reserved".
+        if flags & RESERVED != 0 && !v3_1 {
             return Err(DecodeError::ConnectReservedFlag);
         }
         let will_flag = flags & WILL_FLAG != 0;
@@ -164,6 +169,7 @@ impl<'a> Connect<'a> {
         }
         Ok(Self {
             version,
+            bridge,
             clean_start: flags & CLEAN_START != 0,
             keep_alive,
             properties,
@@ -172,6 +178,11 @@ impl<'a> Connect<'a> {
             username,
             password,
         })
+    }
+
+    /// The protocol level byte, with the bridge bit.
+    const fn level(&self) -> u8 {
+        if self.bridge { self.version.level() | 0x80 } else { self.version.level() }
     }
 
     fn flags(&self) -> u8 {
@@ -217,6 +228,9 @@ impl<'a> Connect<'a> {
 
     /// Check what the field types do not guarantee.
     pub fn validate(&self) -> Result<(), EncodeError> {
+        if self.bridge && self.version.is_v5() {
+            return Err(DecodeError::UnsupportedProtocolLevel(self.level()).into());
+        }
         check_properties(&self.properties, PropertyContext::Connect, self.version)?;
         if !self.version.is_v5() && self.password.is_some() && self.username.is_none() {
             return Err(DecodeError::PasswordWithoutUsername.into());
@@ -240,9 +254,9 @@ impl<'a> Connect<'a> {
         let [hi, lo] = self.keep_alive.to_be_bytes();
         if v == ProtocolVersion::V3_1 {
             buf.put_u64(u64::from_be_bytes([0, 6, b'M', b'Q', b'I', b's', b'd', b'p']));
-            buf.put_u32(u32::from_be_bytes([v.level(), self.flags(), hi, lo]));
+            buf.put_u32(u32::from_be_bytes([self.level(), self.flags(), hi, lo]));
         } else {
-            buf.put_u64(u64::from_be_bytes([0, 4, b'M', b'Q', b'T', b'T', v.level(), self.flags()]));
+            buf.put_u64(u64::from_be_bytes([0, 4, b'M', b'Q', b'T', b'T', self.level(), self.flags()]));
             buf.put_u16(self.keep_alive);
         }
         if v.is_v5() {
@@ -262,6 +276,23 @@ impl<'a> Connect<'a> {
         if let Some(password) = self.password {
             wire::put_field(buf, password);
         }
+    }
+}
+
+/// The version (and bridge bit) a protocol name and level announce.
+fn read_version(name: &[u8], level: u8) -> Result<(ProtocolVersion, bool), DecodeError> {
+    // mosquitto bridges set bit 7 of a 3.1 or 3.1.1 level ("try_private").
+    let (level_bits, bridge) = match level {
+        0x83 | 0x84 => (level & 0x7F, true),
+        _ => (level, false),
+    };
+    // "The protocol name MUST be the UTF-8 String "MQTT"" [MQTT-3.1.2-1]; 3.1 used
+    // "MQIsdp" with level 3.
+    match (name, ProtocolVersion::from_level(level_bits)) {
+        (b"MQTT", Some(v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5))) => Ok((v, bridge)),
+        (b"MQIsdp", Some(ProtocolVersion::V3_1)) => Ok((ProtocolVersion::V3_1, bridge)),
+        (b"MQTT" | b"MQIsdp", _) => Err(DecodeError::UnsupportedProtocolLevel(level)),
+        _ => Err(DecodeError::InvalidProtocolName),
     }
 }
 

@@ -114,7 +114,14 @@ impl PacketType {
     }
 
     /// Check the first byte of a fixed header: the type exists and reserved flags are
-    /// as listed in Table 2.2 (\[MQTT-3.1.1: 2.2.2-1\], \[MQTT-3.1.1: 2.2.2-2\], \[MQTT-5.0: 2.1.3-1\]).
+    /// as listed in Table 2.2 (\[MQTT-3.1.1: 2.2.2-1\], \[MQTT-3.1.1: 2.2.2-2\],
+    /// \[MQTT-5.0: 2.1.3-1\]).
+    ///
+    /// MQTT 3.1 has no such rule: its DUP, QoS and RETAIN flags are "not used" outside
+    /// PUBLISH, except that PUBREL, SUBSCRIBE and UNSUBSCRIBE "use QoS level 1" (and may be
+    /// retried with DUP set). On a 3.1 stream only that QoS is checked. A CONNECT's flags
+    /// are checked once its protocol level says which version it is
+    /// ([`Connect::decode_with_flags`]) while the stream's version is unknown.
     #[inline]
     pub const fn check_first_byte(byte: u8, version: Option<ProtocolVersion>) -> Result<Self, DecodeError> {
         let packet_type = match Self::from_first_byte(byte, version) {
@@ -122,9 +129,14 @@ impl PacketType {
             Err(e) => return Err(e),
         };
         let flags = byte & 0x0F;
-        match packet_type.required_flags() {
-            Some(required) if required != flags => Err(DecodeError::InvalidFlags { packet_type, flags }),
-            _ => Ok(packet_type),
+        match (packet_type.required_flags(), version) {
+            (None, _) => Ok(packet_type),
+            (Some(required), _) if required == flags => Ok(packet_type),
+            // The first CONNECT of a stream carries the version to check it with.
+            (Some(_), None) if matches!(packet_type, Self::Connect) => Ok(packet_type),
+            (Some(0b0010), Some(ProtocolVersion::V3_1)) if (flags >> 1) & 0b11 == 1 => Ok(packet_type),
+            (Some(0), Some(ProtocolVersion::V3_1)) => Ok(packet_type),
+            _ => Err(DecodeError::InvalidFlags { packet_type, flags }),
         }
     }
 
@@ -260,7 +272,7 @@ impl<'a> Packet<'a> {
         version: Option<ProtocolVersion>,
     ) -> Result<Self, DecodeError> {
         if packet_type == PacketType::Connect {
-            return Connect::decode(body).map(Self::Connect);
+            return Connect::decode_with_flags(flags, body).map(Self::Connect);
         }
         let Some(version) = version else {
             return Err(DecodeError::UnexpectedPacket(packet_type));
