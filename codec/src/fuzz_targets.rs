@@ -175,10 +175,10 @@ fn canonical_v3_1(packet: &Packet<'_>, frame: &[u8]) -> Vec<u8> {
     if let Packet::Connect(_) = packet {
         // Fixed header, then "MQIsdp" (2 + 6 bytes) and the level: the flags byte.
         let header_len = match crate::wire::decode_var_int(frame.get(1..).unwrap_or_default()) {
-            crate::wire::VarIntStatus::Complete { len, .. } => len + 1,
+            crate::wire::VarIntStatus::Complete { len, .. } => len.saturating_add(1),
             _ => frame.len(),
         };
-        if let Some(flags) = frame.get_mut(header_len + 9) {
+        if let Some(flags) = frame.get_mut(header_len.saturating_add(9)) {
             *flags &= !0x01;
         }
     }
