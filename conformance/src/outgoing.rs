@@ -323,6 +323,7 @@ impl OutgoingPacket {
                 facts.keep_alive = Some(spec.keep_alive);
                 let connect = Connect {
                     version: pv,
+                    bridge: false,
                     clean_start: spec.clean_start,
                     keep_alive: spec.keep_alive,
                     properties: Properties::from_raw_unchecked(&props),
