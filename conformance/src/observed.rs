@@ -256,22 +256,12 @@ impl Observed {
 /// A reason code (5.0) or return code (3.1.1) in hex with the name the standard gives it
 /// in this packet and version, e.g. `0x87 Not authorized`.
 pub fn describe_code(kind: &str, version: Option<Version>, code: u64) -> String {
-    let name = match (version, kind, code) {
-        (Some(Version::V3_1_1), "CONNACK", 0) => Some("Connection Accepted"),
-        (Some(Version::V3_1_1), "CONNACK", 1) => Some("unacceptable protocol version"),
-        (Some(Version::V3_1_1), "CONNACK", 2) => Some("identifier rejected"),
-        (Some(Version::V3_1_1), "CONNACK", 3) => Some("Server unavailable"),
-        (Some(Version::V3_1_1), "CONNACK", 4) => Some("bad user name or password"),
-        (Some(Version::V3_1_1), "CONNACK", 5) => Some("not authorized"),
-        (Some(Version::V3_1_1), "SUBACK", 0) => Some("Success - Maximum QoS 0"),
-        (Some(Version::V3_1_1), "SUBACK", 1) => Some("Success - Maximum QoS 1"),
-        (Some(Version::V3_1_1), "SUBACK", 2) => Some("Success - Maximum QoS 2"),
-        (Some(Version::V3_1_1), "SUBACK", 0x80) => Some("Failure"),
-        (Some(Version::V3_1_1), _, _) => None,
-        (_, "SUBACK", 0) => Some("Granted QoS 0"),
-        (_, "DISCONNECT", 0) => Some("Normal disconnection"),
-        (_, _, code) => u8::try_from(code).ok().and_then(|c| mqttkit_codec::ReasonCode(c).name()),
-    };
+    let version = version.unwrap_or(Version::V5).protocol();
+    let name = mqttkit_codec::PacketType::ALL
+        .iter()
+        .find(|t| t.name() == kind)
+        .zip(u8::try_from(code).ok())
+        .and_then(|(packet_type, code)| mqttkit_codec::ReasonCode(code).name(*packet_type, version));
     match name {
         Some(name) => format!("{code:#04x} {name}"),
         None => format!("{code:#04x}"),
