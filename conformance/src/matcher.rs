@@ -322,11 +322,12 @@ pub fn describe_value(pattern: &ValuePattern, vars: &Variables) -> String {
         ValuePattern::AnyOf(items) => {
             format!("any of [{}]", items.iter().map(|p| describe_value(p, vars)).collect::<Vec<_>>().join(", "))
         }
-        ValuePattern::Range { min, max } => format!(
-            "{}..={}",
-            min.map(|v| v.to_string()).unwrap_or_default(),
-            max.map(|v| v.to_string()).unwrap_or_default()
-        ),
+        ValuePattern::Range { min, max } => match (min, max) {
+            (Some(min), Some(max)) => format!("{min}..={max}"),
+            (Some(min), None) => format!("≥ {min}"),
+            (None, Some(max)) => format!("≤ {max}"),
+            (None, None) => "any value".to_owned(),
+        },
         ValuePattern::Not(inner) => format!("not {}", describe_value(inner, vars)),
         ValuePattern::Absent => "absent".into(),
         ValuePattern::Present => "present".into(),

@@ -32,8 +32,9 @@ pub enum Answer {
     Closed(String),
     /// Nothing within the time limit.
     Silent,
-    /// The connection could not be opened (refused, no route, TLS handshake failed).
-    Unreachable(String),
+    /// The connection could not be opened (refused, no route, TLS handshake failed): what
+    /// happened, and whether it was the TLS handshake.
+    Unreachable(String, bool),
 }
 
 /// What the probe found about the target.
@@ -75,7 +76,7 @@ pub async fn probe_version(config: &RunConfig, version: Version) -> Answer {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => {
             return Answer::Closed(format!("reset the connection ({e})"));
         }
-        Err(e) => return Answer::Unreachable(e.to_string()),
+        Err(e) => return Answer::Unreachable(e.to_string(), crate::transport::tls_failure(&e).is_some()),
     };
     let spec = ConnectSpec {
         username: config.username.clone(),
@@ -84,7 +85,7 @@ pub async fn probe_version(config: &RunConfig, version: Version) -> Answer {
     };
     let client_id = format!("mqprobe{}", crate::engine::run_tag());
     let Ok((connect, _)) = OutgoingPacket::Connect(spec).encode(version, &Variables::default(), &client_id) else {
-        return Answer::Unreachable("cannot encode the probe CONNECT".into());
+        return Answer::Unreachable("cannot encode the probe CONNECT".into(), false);
     };
     if let Err(e) = writer.write(&connect).await {
         return Answer::Closed(format!("the CONNECT could not be sent: {e}"));
@@ -141,8 +142,8 @@ fn complete_answer(buffer: &[u8], version: Version) -> Option<Answer> {
     }
 }
 
-/// What a non-MQTT answer looks like, with a hint.
-fn foreign(bytes: &[u8], scheme: Scheme) -> String {
+/// What a non-MQTT answer looks like, with a hint (and whether it has one).
+fn foreign(bytes: &[u8], scheme: Scheme) -> (String, bool) {
     let head = bytes.get(..bytes.len().min(16)).unwrap_or_default();
     if bytes.starts_with(b"HTTP/") {
         let line = String::from_utf8_lossy(bytes).lines().next().unwrap_or_default().to_owned();
@@ -150,13 +151,16 @@ fn foreign(bytes: &[u8], scheme: Scheme) -> String {
             Scheme::Tcp | Scheme::Tls => "; if it serves MQTT over WebSocket, use ws://HOST:PORT/mqtt",
             Scheme::Ws | Scheme::Wss => "",
         };
-        return format!("an HTTP server answered (`{line}`), not an MQTT broker{hint}");
+        return (format!("an HTTP server answered (`{line}`), not an MQTT broker{hint}"), !hint.is_empty());
     }
     if matches!(bytes, [0x15 | 0x16, 0x03, ..]) {
         let hint = if scheme == Scheme::Tcp { "; if it is an MQTT-over-TLS port, use mqtts://" } else { "" };
-        return format!("a TLS server answered the plain MQTT CONNECT (`{}`){hint}", spaced_hex(head));
+        return (
+            format!("a TLS server answered the plain MQTT CONNECT (`{}`){hint}", spaced_hex(head)),
+            !hint.is_empty(),
+        );
     }
-    format!("the answer is not MQTT (`{}`)", spaced_hex(head))
+    (format!("the answer is not MQTT (`{}`)", spaced_hex(head)), false)
 }
 
 fn classify(config: &RunConfig, selected: &[Version], answers: &[(Version, Answer)]) -> ProbeReport {
@@ -165,6 +169,7 @@ fn classify(config: &RunConfig, selected: &[Version], answers: &[(Version, Answe
     let mut connacks = Vec::new();
     let mut speaks_mqtt = false;
     let mut not_mqtt_evidence = Vec::new();
+    let mut hinted = false;
     for (version, answer) in answers {
         let (support, evidence) = match answer {
             Answer::Connack(connack, bytes) => {
@@ -187,7 +192,8 @@ fn classify(config: &RunConfig, selected: &[Version], answers: &[(Version, Answe
                 (support, format!("answered CONNECT with DISCONNECT {name} (`{}`)", spaced_hex(bytes)))
             }
             Answer::Foreign(bytes) => {
-                let text = foreign(bytes, scheme);
+                let (text, hint) = foreign(bytes, scheme);
+                hinted |= hint;
                 not_mqtt_evidence.push(format!("{version}: {text}"));
                 (Support::Unsupported, text)
             }
@@ -199,13 +205,12 @@ fn classify(config: &RunConfig, selected: &[Version], answers: &[(Version, Answe
                 not_mqtt_evidence.push(format!("{version}: no answer"));
                 (Support::Unsupported, "no answer to the CONNECT within 5 s".to_owned())
             }
-            Answer::Unreachable(why) => {
+            Answer::Unreachable(why, tls_failed) => {
                 let address = config.connector.address();
-                let hint = match scheme {
-                    Scheme::Tls | Scheme::Wss if why.contains("TLS") || why.contains("corrupt") => {
-                        "; the port does not seem to speak TLS (use mqtt:// or ws:// for a plain port)"
-                    }
-                    _ => "",
+                let hint = if *tls_failed {
+                    "; the TLS handshake failed (if the port is plain MQTT, use mqtt:// or ws://)"
+                } else {
+                    ""
                 };
                 return ProbeReport {
                     versions: Vec::new(),
@@ -222,7 +227,7 @@ fn classify(config: &RunConfig, selected: &[Version], answers: &[(Version, Answe
             config.connector.address(),
             not_mqtt_evidence.join("; ")
         );
-        if scheme == Scheme::Tcp && !message.contains("mqtts://") && !message.contains("ws://") {
+        if scheme == Scheme::Tcp && !hinted {
             message.push_str("; if the port expects TLS, use mqtts://");
         }
         Some(Problem { message, not_mqtt: true })
@@ -298,10 +303,10 @@ mod tests {
     fn http_and_tls_answers_are_named() {
         let http = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
         let Some(Answer::Foreign(bytes)) = complete_answer(http, Version::V3_1_1) else { panic!("foreign") };
-        assert!(foreign(&bytes, Scheme::Tcp).contains("HTTP server"));
+        assert!(foreign(&bytes, Scheme::Tcp).0.contains("HTTP server"));
         let alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         let Some(Answer::Foreign(bytes)) = complete_answer(&alert, Version::V3_1_1) else { panic!("foreign") };
-        assert!(foreign(&bytes, Scheme::Tcp).contains("mqtts://"));
+        assert!(foreign(&bytes, Scheme::Tcp).0.contains("mqtts://"));
     }
 
     #[test]

@@ -408,9 +408,51 @@ fn parse_all(files: impl Iterator<Item = (String, String)>) -> Result<Vec<Scenar
     if errors.is_empty() { Ok(scenarios) } else { Err(errors) }
 }
 
-/// Check scenario ids are unique and every cited statement is in the catalogue.
+/// Topic names and client ids a scenario writes that do not carry `{prefix}`: without it,
+/// parallel runs (and other users of a shared broker) would see each other's messages.
+pub fn unprefixed_names(scenario: &Scenario) -> Vec<String> {
+    let carries_prefix = |text: &str| text.contains("{prefix}") || text.contains("{refused_topic}");
+    let mut found = Vec::new();
+    let mut check = |what: &str, text: &str| {
+        if !text.is_empty() && !carries_prefix(text) {
+            found.push(format!("{what} `{text}`"));
+        }
+    };
+    for step in &scenario.steps {
+        let connect = match &step.action {
+            Action::Connect { connect, .. } => Some(connect),
+            Action::Send { packet: OutgoingPacket::Connect(connect), .. } => Some(connect),
+            Action::Send { packet: OutgoingPacket::Publish { topic, .. }, .. } => {
+                check("topic", topic);
+                None
+            }
+            _ => None,
+        };
+        if let Some(connect) = connect {
+            if let Some(id) = &connect.client_id {
+                check("client id", id);
+            }
+            if let Some(will) = &connect.will {
+                check("will topic", &will.topic);
+            }
+        }
+    }
+    found
+}
+
+/// Check scenario ids are unique, every cited statement is in the catalogue, and every
+/// topic name and client id carries `{prefix}`.
 pub fn check(scenarios: &[Scenario], catalogue: &Catalogue) -> Vec<LoadError> {
     let mut errors = Vec::new();
+    for scenario in scenarios {
+        for name in unprefixed_names(scenario) {
+            errors.push(LoadError {
+                file: scenario.source.clone(),
+                line: 1,
+                message: format!("{name} does not contain `{{prefix}}`, so parallel runs could see each other"),
+            });
+        }
+    }
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for scenario in scenarios {
         if let Some(first) = seen.insert(&scenario.id, &scenario.source) {
