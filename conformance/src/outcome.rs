@@ -327,12 +327,12 @@ impl RunReport {
     /// broker that stopped; a MUST failure; nothing checked; success.
     pub fn verdict(&self) -> Verdict {
         let verdict = |exit_code, headline: String| Verdict { exit_code, headline };
-        if let Some(problem) = &self.problem {
+        let counts = self.counts();
+        let n = |kind| counts.get(&kind).copied().unwrap_or(0);
+        if let (Some(problem), false) = (&self.problem, self.interrupted) {
             let code = if problem.not_mqtt { exit::UNREACHABLE } else { exit::NOTHING_CHECKED };
             return verdict(code, format!("NOT CHECKED: {}", problem.message));
         }
-        let counts = self.counts();
-        let n = |kind| counts.get(&kind).copied().unwrap_or(0);
         let must_failures =
             self.results.iter().filter(|r| r.level == Level::Must && r.outcome.kind == OutcomeKind::Fail).count();
         if self.interrupted {

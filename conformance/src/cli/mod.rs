@@ -167,6 +167,26 @@ fn usage(message: impl std::fmt::Display) -> i32 {
 
 /// Run the command line; returns the exit status.
 pub async fn main_with(args: Args) -> i32 {
+    // Ctrl-C: the first ends the run with a partial report, the second aborts.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let interrupt = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing with a partial report (Ctrl-C again to abort)");
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(EXIT_INTERRUPTED);
+                }
+            }
+        })
+    };
+    let status = run_command(args, cancel).await;
+    interrupt.abort();
+    status
+}
+
+async fn run_command(args: Args, cancel: tokio_util::sync::CancellationToken) -> i32 {
     let catalogue = match Catalogue::embedded() {
         Ok(c) => c,
         Err(e) => return usage(e),
@@ -272,7 +292,14 @@ pub async fn main_with(args: Args) -> i32 {
         target,
         profile_name.as_ref().map(|p| format!(" (profile: {p})")).unwrap_or_else(|| " (no broker profile)".into())
     );
-    let probe = probe::probe(&config, &versions).await;
+    let probe = tokio::select! {
+        probe = probe::probe(&config, &versions) => probe,
+        () = cancel.cancelled() => ProbeReport {
+            versions: Vec::new(),
+            connacks: Vec::new(),
+            problem: Some(probe::Problem { message: "interrupted while probing".into(), not_mqtt: false }),
+        },
+    };
     eprint!("{}", reports::console::versions(&probe.versions, &selected));
     let mut report = RunReport {
         runner: runner_name(),
@@ -284,12 +311,12 @@ pub async fn main_with(args: Args) -> i32 {
         versions: probe.versions.clone(),
         problem: probe.problem.clone(),
         broker_stopped: None,
-        interrupted: false,
+        interrupted: cancel.is_cancelled(),
         results: Vec::new(),
         coverage: Vec::new(),
     };
     if report.problem.is_none() {
-        let output = run_selected(selected, &config, &probe, &args).await;
+        let output = run_selected(selected, &config, &probe, &args, cancel).await;
         report.results = output.results;
         report.broker_stopped = output.broker_stopped;
         report.interrupted = output.interrupted;
@@ -324,6 +351,7 @@ async fn run_selected(
     config: &RunConfig,
     probe: &ProbeReport,
     args: &Args,
+    cancel: tokio_util::sync::CancellationToken,
 ) -> engine::RunOutput {
     let mut capabilities = BTreeMap::new();
     let mut runnable = Vec::new();
@@ -363,21 +391,10 @@ async fn run_selected(
     let bar = progress_bar(args, runs);
     let hooks = Hooks {
         progress: Some(progress_printer(bar.clone(), args.verbose, args.confirm > 0)),
-        cancel: Default::default(),
+        cancel,
         probed_alive: true,
     };
-    let cancel = hooks.cancel.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: finishing with a partial report (Ctrl-C again to abort)");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(EXIT_INTERRUPTED);
-            }
-        }
-    });
     let mut output = engine::run(selected, &runnable, config.clone(), capabilities, hooks).await;
-    interrupt.abort();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
