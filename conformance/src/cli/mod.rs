@@ -222,7 +222,12 @@ async fn run_command(args: Args, cancel: tokio_util::sync::CancellationToken) ->
     }
     let mut profile = match &args.broker_profile {
         Some(path) => match Profile::load(path) {
-            Ok(p) => p,
+            Ok(p) => {
+                if let Some(problem) = p.unknown_statements(&catalogue).first() {
+                    return usage(format!("{}: {problem}", path.display()));
+                }
+                p
+            }
             Err(e) => return usage(e),
         },
         None => Profile::default(),
