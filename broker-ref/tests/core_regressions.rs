@@ -84,7 +84,7 @@ impl H {
         };
         self.send(id, &Packet::Subscribe(sub));
         let (got, _) = self.take(id);
-        assert_eq!(got[0].packet().unwrap().packet_type(), PacketType::SubAck);
+        assert_eq!(got[0].packet().packet_type(), PacketType::SubAck);
     }
 
     /// A QoS 1 PUBLISH (its PUBACK is discarded).
@@ -99,7 +99,7 @@ impl H {
 fn publishes(packets: &[OwnedPacket]) -> Vec<(u16, bool, usize)> {
     packets
         .iter()
-        .filter_map(|p| match p.packet().unwrap() {
+        .filter_map(|p| match p.packet() {
             Packet::Publish(p) => Some((p.qos.packet_id().map_or(0, |id| id.get()), p.dup, p.payload.len())),
             _ => None,
         })

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use mqttkit_codec::{EncodeError, QoS, ReasonCode};
+use mqttkit_codec::{EncodeError, PacketType, ProtocolVersion, QoS, ReasonCode};
 
 use crate::message::{CloseReason, LostReason};
 
@@ -84,7 +84,9 @@ impl fmt::Display for PublishError {
                 f,
                 "PUBLISH of {size} bytes exceeds the server's Maximum Packet Size {limit} [MQTT-5.0: 3.2.2-15]"
             ),
-            Self::Rejected(code) => write!(f, "rejected by the server: {code}"),
+            Self::Rejected(code) => {
+                write!(f, "rejected by the server: {}", code.display(PacketType::PubAck, ProtocolVersion::V5))
+            }
             Self::Closed => f.write_str("client closed before the handshake completed"),
         }
     }

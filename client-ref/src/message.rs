@@ -6,7 +6,9 @@ use core::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use bytes::Bytes;
-use mqttkit_codec::{Properties, Property, QoS, ReasonCode, RetainHandling, SubscriptionOptions};
+use mqttkit_codec::{
+    PacketType, Properties, Property, ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions,
+};
 
 /// A topic name held as shared bytes, so that publishing to the same topic again costs a
 /// reference count, not an allocation. Checked when it is sent.
@@ -388,7 +390,7 @@ impl fmt::Display for LostReason {
                 Ok(())
             }
             Self::ServerDisconnect { code, reason_string, server_reference } => {
-                write!(f, "server sent DISCONNECT {code}")?;
+                write!(f, "server sent DISCONNECT {}", code.display(PacketType::Disconnect, ProtocolVersion::V5))?;
                 if let Some(reason) = reason_string {
                     write!(f, ": {reason}")?;
                 }
@@ -397,22 +399,20 @@ impl fmt::Display for LostReason {
                 }
                 Ok(())
             }
-            Self::ProtocolError { error, code } => write!(f, "protocol error from server: {error} (reason {code})"),
+            Self::ProtocolError { error, code } => write!(
+                f,
+                "protocol error from server: {error} (reason {})",
+                code.display(PacketType::Disconnect, ProtocolVersion::V5)
+            ),
         }
     }
 }
 
-/// A CONNACK code in hex and words; the 3.1.1 return codes 1–5 have their own names.
+/// A CONNACK refusal in hex and the standard's words: `0x05 (Connection Refused, not
+/// authorized)` (3.1.1 return codes 1–5), `0x87 (Not authorized)` (5.0).
 pub fn describe_connack(code: ReasonCode) -> String {
-    let words = match code.0 {
-        0x01 => "Unacceptable protocol version",
-        0x02 => "Identifier rejected",
-        0x03 => "Server unavailable",
-        0x04 => "Bad user name or password",
-        0x05 => "Not authorized",
-        _ => code.name().unwrap_or("unknown reason"),
-    };
-    format!("{:#04x} {words}", code.0)
+    let version = if code.0 <= 0x05 { ProtocolVersion::V3_1_1 } else { ProtocolVersion::V5 };
+    code.display(PacketType::ConnAck, version).to_string()
 }
 
 /// Why a client stopped for good.

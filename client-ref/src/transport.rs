@@ -82,6 +82,11 @@ impl Address {
         if host.is_empty() {
             return Err(format!("no host in `{text}`"));
         }
+        if matches!(scheme, Scheme::Tcp | Scheme::Tls) && !matches!(path, "" | "/") {
+            return Err(format!(
+                "`{text}` has a path (`{path}`), which only ws:// and wss:// use; mqtt:// and mqtts:// take HOST:PORT"
+            ));
+        }
         let path = if path.is_empty() { "/mqtt".to_owned() } else { path.to_owned() };
         Ok(Self { scheme, host, port, path })
     }

@@ -223,7 +223,8 @@ fn exit_statuses_and_errors_are_documented_ones() {
     drop(m);
     let Some(closed) = Mosquitto::start("allow_anonymous false") else { return };
     let port = closed.port.to_string();
-    for (version, expected) in [("3.1.1", "0x05 Not authorized"), ("5", "0x87 Not authorized")] {
+    for (version, expected) in [("3.1.1", "0x05 (Connection Refused, not authorized)"), ("5", "0x87 (Not authorized)")]
+    {
         let (code, err) = run(&["pub", "-h", "127.0.0.1", "-p", &port, "-V", version, "-t", "a", "-m", "x"]);
         assert_eq!(code, Some(4), "{version}: {err}");
         assert!(err.contains(&format!("connection refused: {expected}")), "{version}: {err}");

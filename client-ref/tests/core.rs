@@ -334,7 +334,7 @@ fn refusal_is_reported_with_its_code_and_not_retried() {
     assert_eq!(events.last(), Some(&ConnectionEvent::Closed(CloseReason::Failed(refused))));
     assert_eq!(
         LostReason::Refused { code: ReasonCode(0x05), reason_string: None }.to_string(),
-        "connection refused: 0x05 Not authorized"
+        "connection refused: 0x05 (Connection Refused, not authorized)"
     );
 }
 

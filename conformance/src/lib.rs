@@ -18,6 +18,7 @@ pub mod matcher;
 pub mod observed;
 pub mod outcome;
 pub mod outgoing;
+pub mod probe;
 pub mod profile;
 pub mod properties;
 pub mod reports;

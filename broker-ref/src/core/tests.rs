@@ -142,7 +142,7 @@ impl H {
         let sub = Subscribe { packet_id: pid(1), properties: p, filters: buf.filters(version).unwrap() };
         self.send(id, &Packet::Subscribe(sub));
         let got = self.take(id);
-        let Ok(Packet::SubAck(ack)) = got[0].packet() else { panic!("expected SUBACK, got {got:?}") };
+        let Packet::SubAck(ack) = got[0].packet() else { panic!("expected SUBACK, got {got:?}") };
         let codes = ack.reason_codes.as_bytes().to_vec();
         // Anything after the SUBACK (retained messages) goes back in the inbox.
         let rest: Vec<Bytes> = got[1..].iter().map(|p| p.frame().clone()).collect();
@@ -166,7 +166,7 @@ impl H {
     fn publishes(&mut self, id: u64) -> Vec<(String, Vec<u8>, QoS, bool, bool)> {
         self.take(id)
             .iter()
-            .filter_map(|p| match p.packet().unwrap() {
+            .filter_map(|p| match p.packet() {
                 Packet::Publish(p) => Some((p.topic.to_string(), p.payload.to_vec(), p.qos.qos(), p.retain, p.dup)),
                 _ => None,
             })
@@ -179,18 +179,18 @@ fn q(qos: QoS) -> SubscriptionOptions {
 }
 
 fn connack_code(p: &OwnedPacket) -> (bool, ReasonCode) {
-    match p.packet().unwrap() {
+    match p.packet() {
         Packet::ConnAck(c) => (c.session_present, c.code),
         other => panic!("expected CONNACK, got {other:?}"),
     }
 }
 
 fn kinds(packets: &[OwnedPacket]) -> Vec<mqttkit_codec::PacketType> {
-    packets.iter().map(|p| p.packet().unwrap().packet_type()).collect()
+    packets.iter().map(|p| p.packet().packet_type()).collect()
 }
 
 fn disconnect_code(p: &OwnedPacket) -> ReasonCode {
-    match p.packet().unwrap() {
+    match p.packet() {
         Packet::Disconnect(d) => d.reason_code,
         other => panic!("expected DISCONNECT, got {other:?}"),
     }
@@ -211,7 +211,7 @@ fn connect_and_ping() {
 fn v5_connack_properties() {
     let mut h = H::with(Config { sys_interval_secs: 0, maximum_qos: 1, ..Config::default() });
     let ack = h.connect(1, V5, "c1", true);
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.receive_maximum(), Some(100));
     assert_eq!(c.properties.maximum_packet_size(), Some(1024 * 1024));
     assert_eq!(c.properties.topic_alias_maximum(), Some(10));
@@ -356,7 +356,7 @@ fn client_id_rules() {
     let ack = h.connect(2, V3, "", true);
     assert_eq!(connack_code(&ack), (false, ReasonCode::SUCCESS));
     let ack = h.connect(3, V5, "", false);
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.code, ReasonCode::SUCCESS);
     assert!(c.properties.assigned_client_identifier().is_some_and(|id| !id.is_empty()));
 }
@@ -428,7 +428,7 @@ fn server_keep_alive_replaces_client_value_v5() {
     // [MQTT-3.2.2-21]: the CONNACK carries Server Keep Alive and the server enforces it.
     let mut h = H::with(Config { sys_interval_secs: 0, server_keep_alive: Some(4), ..Config::default() });
     let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("ska").unwrap(), true, 600));
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), Some(4));
     h.advance(Duration::from_millis(5_900));
     assert!(h.closed.is_empty());
@@ -445,7 +445,7 @@ fn server_keep_alive_replaces_client_value_v5() {
 fn server_keep_alive_zero_disables_and_v3_keeps_own_value() {
     let mut h = H::with(Config { sys_interval_secs: 0, server_keep_alive: Some(0), ..Config::default() });
     let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("z").unwrap(), true, 2));
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), Some(0));
     // 3.1.1 cannot be told another value: its own Keep Alive applies.
     h.connect_with(2, Connect::new(V3, MqttStr::new("v3").unwrap(), true, 2));
@@ -463,7 +463,7 @@ fn without_server_keep_alive_the_client_value_is_used() {
     // [MQTT-3.2.2-22]: no Server Keep Alive in CONNACK, the client's value is enforced.
     let mut h = H::new();
     let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("own").unwrap(), true, 2));
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), None);
     h.advance(Duration::from_millis(2_999));
     assert!(h.closed.is_empty());
@@ -480,7 +480,7 @@ fn server_keep_alive_not_sent_when_connack_properties_do_not_fit() {
     let mut c = Connect::new(V5, MqttStr::new("tiny").unwrap(), true, 2);
     c.properties = p.properties(PropertyContext::Connect).unwrap();
     let ack = h.connect_with(1, c);
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), None);
     h.advance(Duration::from_secs(3));
     assert_eq!(h.closed[&1], CloseReason::KeepAliveTimeout);
@@ -518,11 +518,11 @@ fn qos_flows_and_downgrade() {
     assert_eq!(h.subscribe(1, "a/+", q(QoS::AtLeastOnce)), [1]);
     h.publish(2, "a/b", b"x", QoS::ExactlyOnce, false);
     let got = h.take(2);
-    let Packet::PubRec(rec) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubRec(rec) = got[0].packet() else { panic!() };
     assert_eq!(rec.packet_id, pid(100));
     // Delivered at min(2, 1) = 1.
     let got = h.take(1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     assert_eq!(p.qos.qos(), QoS::AtLeastOnce);
     let sent_id = p.qos.packet_id().unwrap();
     h.send(1, &Packet::PubAck(PublishResponse::new(sent_id)));
@@ -542,7 +542,7 @@ fn qos2_outbound_flow() {
     h.subscribe(1, "t", q(QoS::ExactlyOnce));
     h.publish(2, "t", b"x", QoS::ExactlyOnce, false);
     let got = h.take(1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     let id = p.qos.packet_id().unwrap();
     assert_eq!(p.qos.qos(), QoS::ExactlyOnce);
     h.send(1, &Packet::PubRec(PublishResponse::new(id)));
@@ -577,7 +577,7 @@ fn overlapping_subscriptions_one_copy_with_ids() {
     h.publish(2, "a/b", b"x", QoS::AtLeastOnce, false);
     let got = h.take(1);
     assert_eq!(got.len(), 1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     assert_eq!(p.qos.qos(), QoS::AtLeastOnce);
     let mut ids: Vec<u32> = p.properties.subscription_identifiers().collect();
     ids.sort_unstable();
@@ -606,7 +606,7 @@ fn unsubscribe_codes() {
     let un = Unsubscribe { packet_id: pid(5), properties: Properties::EMPTY, filters: buf.filters(V5).unwrap() };
     h.send(1, &Packet::Unsubscribe(un));
     let got = h.take(1);
-    let Packet::UnsubAck(ack) = got[0].packet().unwrap() else { panic!() };
+    let Packet::UnsubAck(ack) = got[0].packet() else { panic!() };
     assert_eq!(ack.packet_id, pid(5));
     assert_eq!(ack.reason_codes.as_bytes(), [0x00, 0x11]);
 }
@@ -678,7 +678,7 @@ fn acl_denies() {
     assert_eq!(h.subscribe(1, "private/x", q(QoS::AtMostOnce)), [0x87]);
     h.publish(1, "secret/a", b"x", QoS::AtLeastOnce, false);
     let got = h.take(1);
-    let Packet::PubAck(ack) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubAck(ack) = got[0].packet() else { panic!() };
     assert_eq!(ack.reason_code, ReasonCode::NOT_AUTHORIZED);
     h.connect(2, V3, "c3", true);
     assert_eq!(h.subscribe(2, "private/#", q(QoS::AtMostOnce)), [0x80]);
@@ -756,7 +756,7 @@ fn client_receive_maximum_limits_inflight() {
     h.publish(2, "t", b"2", QoS::AtLeastOnce, false);
     let got = h.take(1);
     assert_eq!(got.len(), 1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     h.send(1, &Packet::PubAck(PublishResponse::new(p.qos.packet_id().unwrap())));
     let got = h.publishes(1);
     assert_eq!(got.len(), 1);
@@ -933,7 +933,7 @@ fn message_expiry_forwarded_and_dropped() {
     h.connect_with(3, c);
     let got = h.take(3);
     assert_eq!(got.len(), 1);
-    let Packet::Publish(m) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(m) = got[0].packet() else { panic!() };
     assert_eq!(m.payload, b"long");
     assert_eq!(m.properties.message_expiry_interval(), Some(70));
     // Forwarded properties, and the user property order kept (only one here).
@@ -945,7 +945,7 @@ fn message_expiry_forwarded_and_dropped() {
     m.properties = e.properties(PropertyContext::Publish).unwrap();
     h2.send(2, &Packet::Publish(m));
     let got = h2.take(1);
-    let Packet::Publish(m) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(m) = got[0].packet() else { panic!() };
     assert_eq!(m.properties.user_properties().collect::<Vec<_>>(), [("k", "v")]);
     assert_eq!(m.properties.content_type(), Some("text/plain"));
 }
@@ -1006,7 +1006,7 @@ fn topic_limits() {
     assert_eq!(h.subscribe(1, "a/+/c", q(QoS::AtLeastOnce)), [0x01]);
     h.publish(1, "a/b/c/d", b"x", QoS::AtLeastOnce, false);
     let got = h.take(1);
-    let Packet::PubAck(ack) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubAck(ack) = got[0].packet() else { panic!() };
     assert_eq!(ack.reason_code, ReasonCode::TOPIC_NAME_INVALID);
 }
 
@@ -1034,7 +1034,7 @@ fn v3_unsuback_and_pubrel_unknown_id() {
     h.connect(1, V5, "c", true);
     h.send(1, &Packet::PubRel(PublishResponse::new(pid(42))));
     let got = h.take(1);
-    let Packet::PubComp(comp) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubComp(comp) = got[0].packet() else { panic!() };
     assert_eq!(comp.reason_code, ReasonCode::PACKET_IDENTIFIER_NOT_FOUND);
     h.connect(2, V3, "d", true);
     let mut buf = UnsubscribeFiltersBuf::new();
@@ -1068,10 +1068,10 @@ fn response_information_on_request() {
     let mut c = Connect::new(V5, MqttStr::new("rr").unwrap(), true, 0);
     c.properties = p.properties(PropertyContext::Connect).unwrap();
     let ack = h.connect_with(1, c);
-    let Packet::ConnAck(a) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(a) = ack.packet() else { panic!() };
     assert_eq!(a.properties.response_information(), Some("response/rr"));
     let ack = h.connect(2, V5, "plain", true);
-    let Packet::ConnAck(a) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(a) = ack.packet() else { panic!() };
     assert_eq!(a.properties.response_information(), None);
 }
 
@@ -1183,7 +1183,7 @@ fn five_thousand_connections_timers_fire_exactly() {
                 Output::Close(id, reason) => assert!(closed_at.insert(id.0, (next, reason)).is_none()),
                 Output::Send(ConnId(0), bytes) => {
                     let packet = mqttkit_codec::OwnedPacket::from_frame(bytes, V5).unwrap();
-                    let Ok(Packet::Publish(p)) = packet.packet() else { panic!("{packet:?}") };
+                    let Packet::Publish(p) = packet.packet() else { panic!("{packet:?}") };
                     assert!(wills_at.insert(p.topic.to_string(), next).is_none());
                 }
                 // DISCONNECT 0x8D before a keep-alive close.

@@ -72,6 +72,36 @@ impl Exit {
     }
 }
 
+/// Ctrl-C, listened for from the moment it is made: a signal that arrives before the
+/// first `recv` is kept (and never kills the process instead of a clean disconnect).
+pub struct Interrupt {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    pub fn new() -> Self {
+        #[cfg(unix)]
+        {
+            Self { signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    /// Wait for Ctrl-C.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            signal.recv().await;
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Run the command line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -10,9 +10,9 @@ use mqttkit_client::{Client, Publication, PublishError, PublishToken, QoS, Reaso
 use mqttkit_codec::TopicName;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use super::Exit;
 use super::connection::{ConnectArgs, parse_qos};
 use super::properties::V5Properties;
+use super::{Exit, Interrupt};
 
 /// Publications handed over but not yet acknowledged before `pub` waits for the oldest.
 const PIPELINE: usize = 10_000;
@@ -122,6 +122,7 @@ async fn payload(args: &PubArgs) -> Result<Bytes, Exit> {
 }
 
 pub async fn run(args: PubArgs) -> Result<(), Exit> {
+    let mut interrupt = Interrupt::new();
     let props = V5Properties::parse(&args.conn.properties)?;
     if !args.conn.properties.is_empty() && !args.conn.version.is_v5() {
         return Err(Exit::usage("-D needs -V 5"));
@@ -161,7 +162,7 @@ pub async fn run(args: PubArgs) -> Result<(), Exit> {
     };
     let outcome = tokio::select! {
         outcome = work => outcome,
-        _ = tokio::signal::ctrl_c() => Err(Exit::code(130, "interrupted")),
+        () = interrupt.recv() => Err(Exit::code(130, "interrupted")),
     };
     let quiesce = if outcome.is_ok() { Duration::ZERO } else { Duration::from_millis(250) };
     client.disconnect_with(quiesce, ReasonCode::SUCCESS, props.disconnect_session_expiry).await;

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use clap::Args;
 use mqttkit_client::{Client, CloseReason, Message, QoS, ReasonCode, RetainHandling, Subscription};
-use mqttkit_codec::{TopicFilter, filter_matches};
+use mqttkit_codec::{PacketType, TopicFilter, filter_matches};
 
-use super::Exit;
 use super::connection::{ConnectArgs, parse_qos};
 use super::format::{self, Format};
 use super::properties::V5Properties;
+use super::{Exit, Interrupt};
 
 /// Subscribe and print messages.
 #[derive(Debug, Args)]
@@ -130,6 +130,7 @@ enum End {
 }
 
 pub async fn run(args: SubArgs) -> Result<(), Exit> {
+    let mut interrupt = Interrupt::new();
     let props = V5Properties::parse(&args.conn.properties)?;
     if !args.conn.properties.is_empty() && !args.conn.version.is_v5() {
         return Err(Exit::usage("-D needs -V 5"));
@@ -145,11 +146,10 @@ pub async fn run(args: SubArgs) -> Result<(), Exit> {
         .map(|secs| Duration::try_from_secs_f64(secs).map_err(|_| Exit::usage("-W must be a number of seconds ≥ 0")))
         .transpose()?;
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let format = args.output_format();
 
     let client = Client::connect(options).await.map_err(Exit::connect)?;
     let mut messages = client.messages();
-    let result = session(&args, &client, &mut messages, subscriptions, &props, &format, deadline).await;
+    let result = session(&args, &client, &mut messages, subscriptions, &props, deadline, &mut interrupt).await;
     client.disconnect_with(Duration::ZERO, ReasonCode::SUCCESS, props.disconnect_session_expiry).await;
     match result? {
         End::Done => Ok(()),
@@ -164,18 +164,19 @@ async fn session(
     messages: &mut mqttkit_client::Messages,
     subscriptions: Vec<Subscription>,
     props: &V5Properties,
-    format: &Format,
     deadline: Option<tokio::time::Instant>,
+    interrupt: &mut Interrupt,
 ) -> Result<End, Exit> {
     let filters: Vec<String> = subscriptions.iter().map(|s| s.filter.clone()).collect();
     let codes = client
         .subscribe_with(subscriptions, props.subscribe.clone())
         .await
         .map_err(|e| Exit::failed(format!("subscribe: {e}")))?;
+    let named = |c: &ReasonCode| c.display(PacketType::SubAck, args.conn.version).to_string();
     let refused: Vec<String> =
-        filters.iter().zip(&codes).filter(|(_, c)| c.is_error()).map(|(f, c)| format!("{f}: {c}")).collect();
+        filters.iter().zip(&codes).filter(|(_, c)| c.is_error()).map(|(f, c)| format!("{f}: {}", named(c))).collect();
     if args.conn.debug {
-        let codes: Vec<String> = codes.iter().map(ToString::to_string).collect();
+        let codes: Vec<String> = codes.iter().map(named).collect();
         eprintln!("mqttkit: subscribed: {}", codes.join(", "));
     }
     if refused.len() == codes.len() {
@@ -193,11 +194,10 @@ async fn session(
     if args.exit_after_subscribe {
         return Ok(End::Done);
     }
+    let format = args.output_format();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
     let sleep = async {
         match deadline {
             Some(at) => tokio::time::sleep_until(at).await,
@@ -210,7 +210,7 @@ async fn session(
             return Ok(End::Done);
         }
         let first = tokio::select! {
-            _ = &mut interrupt => return Ok(End::Done),
+            () = interrupt.recv() => return Ok(End::Done),
             () = &mut sleep => return Ok(End::TimedOut),
             m = messages.recv() => m,
         };
@@ -223,7 +223,7 @@ async fn session(
                 return Ok(End::Done);
             }
             if args.shows(&m) {
-                if format::write(format, &m, args.no_newline, &mut out).is_err() {
+                if format::write(&format, &m, args.no_newline, &mut out).is_err() {
                     // stdout closed (e.g. piped into `head`): nothing more to do.
                     return Ok(End::Done);
                 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mqttkit_codec::{
-    ConnAck, Disconnect, Packet, PacketId, PacketType, Publish, PublishQoS, PublishResponse, QoS, ReasonCode, SubAck,
-    UnsubAck,
+    ConnAck, Disconnect, Packet, PacketId, PacketType, Publish, PublishQoS, PublishResponse, QoS, ReasonCode,
+    StreamError, SubAck, UnsubAck,
 };
 
 use super::outbound::Stage;
@@ -51,13 +51,17 @@ impl Core {
                     // "If invalid flags are received, the receiver MUST close the Network
                     // Connection" [MQTT-3.1.1: 2.2.2-2]; likewise U+0000 in a string
                     // [MQTT-3.1.1: 1.5.3-2] and QoS 3 [MQTT-3.1.1: 3.3.1-4]; 5.0 §4.13.1.
-                    self.protocol_error(now, e.to_string(), e.reason_code());
+                    let error = match e {
+                        StreamError::Packet(e) => e.in_version(self.version).to_string(),
+                        other => other.to_string(),
+                    };
+                    self.protocol_error(now, error, e.reason_code());
                     return;
                 }
             };
             let handled = match wire::decode(&frame, header_len, self.version) {
                 Ok(packet) => self.handle_packet(packet, &frame, now),
-                Err(e) => Err(Violation { error: e.to_string(), code: e.reason_code() }),
+                Err(e) => Err(Violation { error: e.in_version(self.version).to_string(), code: e.reason_code() }),
             };
             if let Err(v) = handled {
                 self.protocol_error(now, v.error, v.code);

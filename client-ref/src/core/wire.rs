@@ -73,8 +73,9 @@ pub(crate) fn encode_connect(
 ) -> Result<(), OptionsError> {
     let version = options.version;
     let invalid = OptionsError::Invalid;
-    let mut connect = Connect::new(version, MqttStr::new(client_id).map_err(invalid)?, options.clean_start, keep_alive);
-    connect.username = options.username.as_deref().map(MqttStr::new).transpose().map_err(invalid)?;
+    let mut connect =
+        Connect::new(version, MqttStr::new(client_id).map_err(|e| invalid(e.into()))?, options.clean_start, keep_alive);
+    connect.username = options.username.as_deref().map(MqttStr::new).transpose().map_err(|e| invalid(e.into()))?;
     connect.password = options.password.as_deref();
     // Properties first into one scratch buffer: CONNECT's, then the will's.
     scratch.clear();
@@ -116,7 +117,7 @@ pub(crate) fn encode_connect(
             qos: will.qos,
             retain: will.retain,
             properties: Properties::parse(will_props, PropertyContext::Will).map_err(|e| invalid(e.into()))?,
-            topic: TopicName::new(will.topic.as_str()).map_err(invalid)?,
+            topic: TopicName::new(will.topic.as_str()).map_err(|e| invalid(e.into()))?,
             payload: &will.payload,
         });
     }
@@ -144,7 +145,7 @@ pub(crate) fn check_publication(
     if p.properties.is_some() && !version.is_v5() {
         return Err(PublishError::PropertiesNeedV5);
     }
-    TopicName::new(p.topic.as_str()).map_err(PublishError::Invalid)?;
+    TopicName::new(p.topic.as_str()).map_err(|e| PublishError::Invalid(e.into()))?;
     if p.topic.is_empty() {
         return Err(PublishError::Invalid(DecodeError::EmptyTopic.into()));
     }
@@ -266,10 +267,10 @@ pub(crate) fn encode_subscribe(
         if !version.is_v5() && sub.options.to_byte() & !0b11 != 0 {
             return Err(RequestError::NeedsV5);
         }
-        filters.push(TopicFilter::new(&sub.filter).map_err(RequestError::Invalid)?, sub.options);
+        filters.push(TopicFilter::new(&sub.filter).map_err(|e| RequestError::Invalid(e.into()))?, sub.options);
     }
     let properties = request_properties(props, PropertyContext::Subscribe, version, scratch)?;
-    let filters = filters.filters(version).map_err(RequestError::Invalid)?;
+    let filters = filters.filters(version).map_err(|e| RequestError::Invalid(e.into()))?;
     let packet = Packet::Subscribe(Subscribe { packet_id: id, properties, filters });
     check_size(&packet, version, limit).map_err(|(size, limit)| RequestError::PacketTooLarge { size, limit })?;
     encode(&packet, version, tx).map_err(RequestError::Invalid)
@@ -299,10 +300,10 @@ pub(crate) fn encode_unsubscribe(
     }
     let mut buf = UnsubscribeFiltersBuf::new();
     for filter in filters {
-        buf.push(TopicFilter::new(filter).map_err(RequestError::Invalid)?);
+        buf.push(TopicFilter::new(filter).map_err(|e| RequestError::Invalid(e.into()))?);
     }
     let properties = request_properties(props, PropertyContext::Unsubscribe, version, scratch)?;
-    let filters = buf.filters(version).map_err(RequestError::Invalid)?;
+    let filters = buf.filters(version).map_err(|e| RequestError::Invalid(e.into()))?;
     let packet = Packet::Unsubscribe(Unsubscribe { packet_id: id, properties, filters });
     check_size(&packet, version, limit).map_err(|(size, limit)| RequestError::PacketTooLarge { size, limit })?;
     encode(&packet, version, tx).map_err(RequestError::Invalid)
