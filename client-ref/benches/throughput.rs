@@ -16,6 +16,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/common/counting_alloc.rs"]
 mod counting_alloc;
 
@@ -201,56 +203,17 @@ async fn rumqttc_subscriber(port: u16, n: u64, qos: QoS) {
     assert!(generator.unwrap().wait().unwrap().success());
 }
 
-/// mosquitto, killed on drop; its configuration lives in `_dir`.
-struct Mosquitto {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_mosquitto() -> Option<(Mosquitto, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let dir = tempfile::tempdir().ok()?;
-    let config = dir.path().join("mosquitto.conf");
-    // Large queues: a subscriber may fall behind the load generator for a moment, and
-    // mosquitto would drop what exceeds its default queue of 1000.
-    std::fs::write(
-        &config,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000000\nmax_inflight_messages {INFLIGHT}\n"
-        ),
-    )
-    .ok()?;
-    let child = Command::new("mosquitto").arg("-c").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    let child = match child {
-        Ok(child) => Mosquitto { child, _dir: dir },
-        Err(e) => {
-            println!("skipped: mosquitto is not available ({e}); apt-get install -y mosquitto");
-            return None;
-        }
-    };
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((child, port));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
 fn main() {
     // `cargo test` runs bench targets with `--bench`-less arguments: do nothing then.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
     let n: u64 = std::env::var("MQTTKIT_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let Some((_mosquitto, port)) = start_mosquitto() else { return };
+    // Large queues: a subscriber may fall behind the load generator for a moment, and
+    // mosquitto would drop what exceeds its default queue of 1000.
+    let config = format!("max_queued_messages 10000000\nmax_inflight_messages {INFLIGHT}");
+    let Some(mosquitto) = common::Mosquitto::start(&config) else { return };
+    let port = mosquitto.port;
     let version = Command::new("mosquitto").arg("-h").output().map(|o| o.stdout).unwrap_or_default();
     let version = String::from_utf8_lossy(&version).lines().next().unwrap_or("mosquitto").to_owned();
     println!(

@@ -156,8 +156,18 @@ impl ConnectArgs {
         self.cafile.is_some() || self.cert.is_some() || self.insecure
     }
 
-    /// Options for `command` (`pub` / `sub`), and the topic the URL names, if any.
-    pub fn options(&self, command: &str, props: &V5Properties) -> Result<(Options, Option<String>), Exit> {
+    /// Options for `command` (`pub` / `sub`), the topic the URL names if any, and the
+    /// `-D` properties.
+    pub fn options(&self, command: &str) -> Result<(Options, Option<String>, V5Properties), Exit> {
+        let props = V5Properties::parse(&self.properties)?;
+        if !self.properties.is_empty() && !self.version.is_v5() {
+            return Err(Exit::usage("-D needs -V 5"));
+        }
+        let (options, topic) = self.options_with(command, &props)?;
+        Ok((options, topic, props))
+    }
+
+    fn options_with(&self, command: &str, props: &V5Properties) -> Result<(Options, Option<String>), Exit> {
         let (server, url_user, url_password, url_topic) = match &self.url {
             Some(url) => {
                 let parts = split_url(url);

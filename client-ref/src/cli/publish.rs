@@ -11,7 +11,6 @@ use mqttkit_codec::TopicName;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::connection::{ConnectArgs, parse_qos};
-use super::properties::V5Properties;
 use super::{Exit, Interrupt};
 
 /// Publications handed over but not yet acknowledged before `pub` waits for the oldest.
@@ -123,11 +122,7 @@ async fn payload(args: &PubArgs) -> Result<Bytes, Exit> {
 
 pub async fn run(args: PubArgs) -> Result<(), Exit> {
     let mut interrupt = Interrupt::new();
-    let props = V5Properties::parse(&args.conn.properties)?;
-    if !args.conn.properties.is_empty() && !args.conn.version.is_v5() {
-        return Err(Exit::usage("-D needs -V 5"));
-    }
-    let (options, url_topic) = args.conn.options("pub", &props)?;
+    let (options, url_topic, props) = args.conn.options("pub")?;
     let options = options.max_inflight(args.max_inflight);
     let topic = args.topic.clone().or(url_topic).ok_or_else(|| Exit::usage("a topic is needed: -t TOPIC"))?;
     TopicName::new(&topic).map_err(|e| Exit::usage(format!("invalid topic `{topic}`: {e}")))?;

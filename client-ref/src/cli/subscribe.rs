@@ -131,11 +131,7 @@ enum End {
 
 pub async fn run(args: SubArgs) -> Result<(), Exit> {
     let mut interrupt = Interrupt::new();
-    let props = V5Properties::parse(&args.conn.properties)?;
-    if !args.conn.properties.is_empty() && !args.conn.version.is_v5() {
-        return Err(Exit::usage("-D needs -V 5"));
-    }
-    let (options, url_topic) = args.conn.options("sub", &props)?;
+    let (options, url_topic, props) = args.conn.options("sub")?;
     let filters: Vec<String> = args.topics.iter().cloned().chain(url_topic).collect();
     if filters.is_empty() {
         return Err(Exit::usage("at least one topic filter is needed: -t FILTER"));

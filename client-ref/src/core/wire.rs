@@ -271,9 +271,18 @@ pub(crate) fn encode_subscribe(
     }
     let properties = request_properties(props, PropertyContext::Subscribe, version, scratch)?;
     let filters = filters.filters(version).map_err(|e| RequestError::Invalid(e.into()))?;
-    let packet = Packet::Subscribe(Subscribe { packet_id: id, properties, filters });
-    check_size(&packet, version, limit).map_err(|(size, limit)| RequestError::PacketTooLarge { size, limit })?;
-    encode(&packet, version, tx).map_err(RequestError::Invalid)
+    encode_request(&Packet::Subscribe(Subscribe { packet_id: id, properties, filters }), version, limit, tx)
+}
+
+/// Encode a SUBSCRIBE or UNSUBSCRIBE within the server's Maximum Packet Size.
+fn encode_request(
+    packet: &Packet<'_>,
+    version: ProtocolVersion,
+    limit: Option<usize>,
+    tx: &mut BytesMut,
+) -> Result<(), RequestError> {
+    check_size(packet, version, limit).map_err(|(size, limit)| RequestError::PacketTooLarge { size, limit })?;
+    encode(packet, version, tx).map_err(RequestError::Invalid)
 }
 
 /// UNSUBSCRIBE.
@@ -304,7 +313,5 @@ pub(crate) fn encode_unsubscribe(
     }
     let properties = request_properties(props, PropertyContext::Unsubscribe, version, scratch)?;
     let filters = buf.filters(version).map_err(|e| RequestError::Invalid(e.into()))?;
-    let packet = Packet::Unsubscribe(Unsubscribe { packet_id: id, properties, filters });
-    check_size(&packet, version, limit).map_err(|(size, limit)| RequestError::PacketTooLarge { size, limit })?;
-    encode(&packet, version, tx).map_err(RequestError::Invalid)
+    encode_request(&Packet::Unsubscribe(Unsubscribe { packet_id: id, properties, filters }), version, limit, tx)
 }

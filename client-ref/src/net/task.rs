@@ -200,25 +200,13 @@ impl Task {
             }
             Command::Subscribe { subscriptions, properties, reply } => {
                 let tag = self.tag();
-                match self.core.subscribe(subscriptions, properties, tag, now) {
-                    Ok(()) => {
-                        self.replies.insert(tag, reply);
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
+                let taken = self.core.subscribe(subscriptions, properties, tag, now);
+                self.await_reply(tag, taken, reply);
             }
             Command::Unsubscribe { filters, properties, reply } => {
                 let tag = self.tag();
-                match self.core.unsubscribe(filters, properties, tag, now) {
-                    Ok(()) => {
-                        self.replies.insert(tag, reply);
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
+                let taken = self.core.unsubscribe(filters, properties, tag, now);
+                self.await_reply(tag, taken, reply);
             }
             Command::Disconnect { quiesce, code, session_expiry, done } => {
                 self.disconnect_waiters.push(done);
@@ -232,6 +220,19 @@ impl Task {
         self.reader = None;
         if let Some(output) = self.output.take() {
             self.closing_writers.push(output.close());
+        }
+    }
+
+    /// Keep `reply` for the acknowledgement of request `tag`, or answer at once if the
+    /// core refused the request.
+    fn await_reply(&mut self, tag: u64, taken: Result<(), crate::RequestError>, reply: RequestReply) {
+        match taken {
+            Ok(()) => {
+                self.replies.insert(tag, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
         }
     }
 
