@@ -14,6 +14,29 @@ use std::time::Duration;
 
 use common::{Mosquitto, have};
 
+/// A child process killed when dropped, so that a failing test leaves none behind.
+struct Proc(Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn mqttkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mqttkit"))
 }
@@ -58,7 +81,7 @@ fn port_args(m: &Mosquitto) -> [String; 4] {
 }
 
 /// `mosquitto_sub` started and subscribed (its `-d` output says so), printing `MSG …`.
-fn mosquitto_sub(m: &Mosquitto, version: &str, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+fn mosquitto_sub(m: &Mosquitto, version: &str, args: &[&str]) -> (Proc, mpsc::Receiver<String>) {
     // mosquitto_sub buffers its stdout in a pipe: line-buffer it so `-d` lines show.
     let mut child = Command::new("stdbuf")
         .args(["-oL", "mosquitto_sub"])
@@ -68,6 +91,7 @@ fn mosquitto_sub(m: &Mosquitto, version: &str, args: &[&str]) -> (Child, mpsc::R
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
+        .map(Proc)
         .unwrap();
     let out = lines(child.stdout.take().unwrap());
     wait_line(&out, |l| l.starts_with("Subscribed"), "mosquitto_sub subscription");
@@ -75,7 +99,7 @@ fn mosquitto_sub(m: &Mosquitto, version: &str, args: &[&str]) -> (Child, mpsc::R
 }
 
 /// `mqttkit sub` started and subscribed (its `-d` output says so).
-fn mqttkit_sub(m: &Mosquitto, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+fn mqttkit_sub(m: &Mosquitto, args: &[&str]) -> (Proc, mpsc::Receiver<String>) {
     let mut child = mqttkit()
         .arg("sub")
         .args(port_args(m))
@@ -84,6 +108,7 @@ fn mqttkit_sub(m: &Mosquitto, args: &[&str]) -> (Child, mpsc::Receiver<String>) 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Proc)
         .unwrap();
     let err = lines(child.stderr.take().unwrap());
     wait_line(&err, |l| l.contains("subscribed:"), "mqttkit sub subscription");
@@ -152,6 +177,7 @@ fn pub_lines_delivers_every_queued_qos1_and_qos2_message() {
             .args(port_args(&m))
             .stdin(Stdio::piped())
             .spawn()
+            .map(Proc)
             .unwrap();
         let mut stdin = publisher.stdin.take().unwrap();
         let input: String = (0..count).map(|n| format!("line {n}\n")).collect();
@@ -247,6 +273,7 @@ fn ctrl_c_disconnects_cleanly() {
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(Proc)
         .unwrap();
     let err = lines(publisher.stderr.take().unwrap());
     wait_line(&err, |l| l.contains("connected"), "the publisher's connection");
@@ -269,6 +296,7 @@ async fn pub_and_sub_against_the_reference_broker() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
+            .map(Proc)
             .unwrap();
         let err = lines(child.stderr.take().unwrap());
         wait_line(&err, |l| l.contains("subscribed:"), "subscription");
