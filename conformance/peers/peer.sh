@@ -88,8 +88,8 @@ install_rumqttd() {
     log "installing rumqttd $rumqttd_version (cargo install, several minutes) into $root"
     # Not --locked: the crate's lock file no longer builds with current toolchains. No TLS or
     # websocket features: the listeners here are plain TCP, and the build is shorter.
-    cargo install -q --root "$root" --version "$rumqttd_version" --no-default-features \
-        -j "${CARGO_BUILD_JOBS:-1}" rumqttd >&2
+    # Parallelism follows CARGO_BUILD_JOBS (set it to 1 on a machine shared with other builds).
+    cargo install -q --root "$root" --version "$rumqttd_version" --no-default-features rumqttd >&2
 }
 
 install() {
@@ -127,19 +127,13 @@ render() {
     sed -e "s/@PORT@/$3/g" -e "s/@PORT5@/${4:-}/g" "$here/$1" >"$2"
 }
 
-start() {
-    local name=$1 port=${2:-} port5=${3:-}
-    install "$name"
-    [ -n "$port" ] || port=$(free_port)
-    if [ "$name" = rumqttd ] && [ -z "$port5" ]; then
-        port5=$(free_port)
-        while [ "$port5" = "$port" ]; do port5=$(free_port); done
-    fi
-    for p in $port $port5; do
-        port_open "$p" && die "127.0.0.1:$p is already in use"
-    done
-    mkdir -p "$run_dir"
-    local logf=$run_dir/$name-$port.log cmd
+# launch NAME PORT PORT5: starts the broker in the background and waits until it listens.
+# Sets pid and logf. Returns 0 when every port accepts connections, 2 when a port could not be
+# bound (taken since it was chosen: free ports are also handed out as clients' ephemeral ports),
+# 1 when the broker died or timed out.
+launch() {
+    local name=$1 port=$2 port5=$3 cmd
+    logf=$run_dir/$name-$port.log
     case "$name" in
         mosquitto)
             render mosquitto.conf "$run_dir/mosquitto-$port.conf" "$port"
@@ -155,21 +149,55 @@ start() {
             cmd=("$cache/rumqttd/bin/rumqttd" -q -c "$run_dir/rumqttd-$port.toml") ;;
     esac
     "${cmd[@]}" >"$logf" 2>&1 </dev/null &
-    local pid=$! deadline=$((SECONDS + ${MQTTKIT_PEER_START_TIMEOUT:-60}))
+    pid=$!
+    local deadline=$((SECONDS + ${MQTTKIT_PEER_START_TIMEOUT:-60})) p
     for p in $port $port5; do
         until port_open "$p"; do
+            # rumqttd logs a failed bind and keeps running without that listener.
+            if grep -qiE 'address already in use|EADDRINUSE|AddrInUse' "$logf"; then
+                stop "$pid"
+                return 2
+            fi
             if ! alive "$pid"; then
                 log "$name exited during start-up; its log ($logf):"
                 tail -n 30 "$logf" >&2
-                exit 1
+                return 1
             fi
             if [ "$SECONDS" -ge "$deadline" ]; then
-                kill "$pid" 2>/dev/null || true
-                die "$name did not listen on 127.0.0.1:$p within ${MQTTKIT_PEER_START_TIMEOUT:-60} s (log: $logf)"
+                stop "$pid"
+                log "$name did not listen on 127.0.0.1:$p within ${MQTTKIT_PEER_START_TIMEOUT:-60} s (log: $logf)"
+                return 1
             fi
             sleep 0.05
         done
     done
+}
+
+start() {
+    local name=$1 given_port=${2:-} given_port5=${3:-} port port5 attempt pid logf status
+    install "$name"
+    mkdir -p "$run_dir"
+    for attempt in 1 2 3 4 5; do
+        port=${given_port:-$(free_port)}
+        port5=$given_port5
+        if [ "$name" = rumqttd ] && [ -z "$port5" ]; then
+            port5=$(free_port)
+            while [ "$port5" = "$port" ]; do port5=$(free_port); done
+        fi
+        for p in $port $port5; do
+            port_open "$p" && die "127.0.0.1:$p is already in use"
+        done
+        status=0
+        launch "$name" "$port" "$port5" || status=$?
+        [ "$status" = 2 ] || break
+        # Ports someone asked for are not replaced by others.
+        if [ -n "$given_port" ] || [ -n "$given_port5" ]; then
+            die "127.0.0.1:$port${port5:+ or $port5} could not be bound (log: $logf)"
+        fi
+        log "a port was taken before $name could bind it; trying other ports (attempt $attempt)"
+    done
+    [ "$status" != 2 ] || die "no free port could be bound after 5 attempts (log: $logf)"
+    [ "$status" = 0 ] || exit 1
     echo "PEER_NAME=$name"
     echo "PEER_VERSION=$(version "$name")"
     echo "PEER_PID=$pid"
