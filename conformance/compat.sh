@@ -19,9 +19,9 @@
 # log to <name>[-profile].broker.log, and the matrix of statements x runs to compat.html.
 #
 # Exit status: non-zero if the reference broker fails a MUST scenario, or a broker run WITH
-# its profile fails a MUST scenario that the profile does not record (or cannot be run).
-# Runs without a profile only inform the table; they fail the script only when they write
-# no report.
+# its profile fails a MUST scenario that the profile does not record. Runs without a profile
+# only inform the table: their verdicts never fail the script, but a broker that cannot be
+# installed or started, or a run that writes no report, does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
