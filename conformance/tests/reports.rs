@@ -25,7 +25,10 @@ fn markdown_of_hundreds_of_failures_stays_small_and_lists_every_non_pass() {
 
     let mut lines = md.lines();
     assert!(lines.next().unwrap().starts_with("# MQTT conformance: mqtt://127.0.0.1:1883"));
-    assert_eq!(lines.nth(1).unwrap(), format!("**{}** (exit status 1)", report.verdict().headline));
+    assert_eq!(
+        lines.nth(1).unwrap(),
+        format!("**{}** (exit status 1: a MUST scenario failed)", report.verdict().headline)
+    );
     let top = &md[..md.find("## Summary").unwrap()];
     assert!(top.contains("| MQTT 5.0 | supported | answered `20 09 00 00 06 22 00 0a 21 00 14`"), "{top}");
     assert!(top.contains("- Profile: synthetic"), "{top}");

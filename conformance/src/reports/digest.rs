@@ -189,6 +189,27 @@ pub fn support_consequence(support: &VersionSupport, runs: usize) -> String {
     }
 }
 
+/// What an exit status of the runner means (see [`crate::outcome::exit`]).
+pub fn exit_meaning(code: i32) -> &'static str {
+    use crate::outcome::exit;
+    match code {
+        exit::OK => "something was checked and no MUST scenario failed",
+        exit::MUST_FAILED => "a MUST scenario failed",
+        exit::USAGE => "bad arguments, scenario files or profile",
+        exit::UNREACHABLE => "the target could not be reached or is not an MQTT broker",
+        exit::NO_EMBEDDED_BROKER => "no address given and no embedded broker",
+        exit::NOTHING_CHECKED => "nothing was checked",
+        exit::BROKER_STOPPED => "the broker stopped answering during the run",
+        exit::INTERRUPTED => "interrupted: partial results",
+        _ => "unknown",
+    }
+}
+
+/// "1 run", "2 runs".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `2024-12-01 06:28 UTC` for seconds since the Unix epoch.
 pub fn utc_date(unix: u64) -> String {
     let days = i64::try_from(unix / 86_400).unwrap_or(0);

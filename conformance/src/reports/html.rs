@@ -44,8 +44,10 @@ pub fn render(report: &RunReport) -> String {
     );
     banner(&mut out, report);
     out.push_str("<main>");
+    out.push_str("<div class=\"side-by-side\">");
     summary(&mut out, report);
     skips(&mut out, report);
+    out.push_str("</div>");
     runs(&mut out, report);
     out.push_str("<section id=\"statements\"><h2>Statements</h2>");
     out.push_str(
@@ -85,13 +87,14 @@ fn banner(out: &mut String, report: &RunReport) {
     let _ = write!(
         out,
         "</ul></dd><dt>Profile</dt><dd>{}</dd><dt>Date</dt><dd>{} ({:.1} s{})</dd><dt>Runner</dt><dd>{}</dd>\
-         <dt>Exit status</dt><dd>{}</dd></dl>",
+         <dt>Exit status</dt><dd>{} ({})</dd></dl>",
         report.profile.as_deref().map_or_else(|| "none (no broker profile)".to_owned(), esc),
         digest::utc_date(report.started_unix),
         report.duration_ms as f64 / 1000.0,
         if report.time_scale == 1.0 { String::new() } else { format!(", time scale {}", report.time_scale) },
         esc(&report.runner),
-        verdict.exit_code
+        verdict.exit_code,
+        digest::exit_meaning(verdict.exit_code)
     );
     if let Some(problem) = &report.problem {
         let _ = write!(out, "<p class=\"note\">Not checked: {}</p>", esc(&problem.message));

@@ -19,7 +19,7 @@ const REPORT_BUDGET: usize = 128 * 1024;
 const DETAILS_FLOOR: usize = 16 * 1024;
 
 /// Bytes of a packet's wire form shown in a trace.
-const HEX_BYTES: usize = 24;
+const HEX_BYTES: usize = 32;
 
 /// Text for a Markdown line or table cell: one line, `|` escaped, no HTML.
 fn md(text: &str) -> String {
@@ -65,7 +65,13 @@ pub fn render(report: &RunReport) -> String {
 fn heading(out: &mut String, report: &RunReport) {
     let verdict = report.verdict();
     let _ = writeln!(out, "# MQTT conformance: {}\n", md(&report.target));
-    let _ = writeln!(out, "**{}** (exit status {})\n", md(&verdict.headline), verdict.exit_code);
+    let _ = writeln!(
+        out,
+        "**{}** (exit status {}: {})\n",
+        md(&verdict.headline),
+        verdict.exit_code,
+        digest::exit_meaning(verdict.exit_code)
+    );
     let _ = writeln!(out, "- Broker: {}", md(&report.target));
     let _ = writeln!(
         out,
@@ -148,8 +154,9 @@ fn skips(out: &mut String, report: &RunReport) {
     let total: usize = groups.iter().map(digest::SkipGroup::count).sum();
     let _ = write!(
         out,
-        "## Skipped: {total} runs, {} reasons\n\n| runs | versions | reason |\n|---:|---|---|\n",
-        groups.len()
+        "## Skipped: {}, {}\n\n| runs | versions | reason |\n|---:|---|---|\n",
+        digest::plural(total, "run", "runs"),
+        digest::plural(groups.len(), "reason", "reasons")
     );
     for group in &groups {
         let _ = writeln!(
