@@ -7,7 +7,7 @@
 mod common;
 
 use common::synthetic::{self, HOSTILE};
-use mqttkit_conformance::outcome::{OutcomeKind, RunReport};
+use mqttkit_conformance::outcome::{BrokerStopped, OutcomeKind, RunReport};
 use mqttkit_conformance::probe::Problem;
 use mqttkit_conformance::reports::{self, Format, html, markdown};
 
@@ -81,8 +81,10 @@ fn every_format_says_why_nothing_was_checked() {
     });
     let md = markdown::render(&report);
     assert!(md.contains("**NOT CHECKED: 127.0.0.1:1 refused the connection &lt;again&gt;"), "{md}");
+    assert!(md.contains("> **Not checked:** 127.0.0.1:1 refused the connection &lt;again&gt;"), "{md}");
     let page = html::render(&report);
     assert!(page.contains("<p class=\"headline\">NOT CHECKED: 127.0.0.1:1 refused the connection &lt;again&gt;"));
+    assert!(page.contains("<p class=\"note\">Not checked: 127.0.0.1:1 refused the connection &lt;again&gt;"));
     let junit = reports::render(Format::Junit, &report);
     assert!(junit.contains("tests=\"1\" failures=\"0\" errors=\"1\""), "{junit}");
     assert!(junit.contains("<error message=\"127.0.0.1:1 refused the connection &lt;again&gt;"), "{junit}");
@@ -142,4 +144,25 @@ fn json_keeps_its_structure_and_reads_back() {
     }
     let read: RunReport = serde_json::from_str(&json).unwrap();
     assert_eq!(reports::render(Format::Json, &read), json, "what other tools read is what was written");
+}
+
+#[test]
+fn a_broker_that_stopped_is_said_at_the_top() {
+    let mut report = synthetic::report(10, false);
+    report.broker_stopped = Some(BrokerStopped {
+        noticed_by: "retain.qos-kept [5.0]".into(),
+        during: vec!["shared.x [5.0]".into(), "retain.qos-kept [5.0]".into()],
+        at_ms: 4200,
+        evidence: "connection refused".into(),
+    });
+    let md = markdown::render(&report);
+    let top = &md[..md.find("## Summary").unwrap()];
+    assert!(top.contains("(exit status 6: the broker stopped answering during the run)"), "{top}");
+    assert!(
+        top.contains("> **The broker stopped answering:** during shared.x [5.0] or retain.qos-kept [5.0] (noticed by retain.qos-kept [5.0] at 4200 ms): connection refused."),
+        "{top}"
+    );
+    let page = html::render(&report);
+    assert!(page.contains("<header id=\"verdict\" class=\"banner warn\">"));
+    assert!(page.contains("<p class=\"note\">The broker stopped answering: during shared.x [5.0]"));
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::outcome::{OutcomeKind, ScenarioResult, Support, TraceEntry, VersionSupport};
+use crate::outcome::{OutcomeKind, RunReport, ScenarioResult, Support, TraceEntry, VersionSupport};
 use crate::version::Version;
 
 /// Trace entries a report shows per trace: the last ones, where a failure shows.
@@ -187,6 +187,32 @@ pub fn support_consequence(support: &VersionSupport, runs: usize) -> String {
         (true, Support::Unsupported) => format!("its {runs} scenario runs are skipped"),
         (true, _) => format!("its {runs} scenario runs are not run"),
     }
+}
+
+/// What every report says before the summary when the run was not a complete run: a
+/// problem before any scenario, a broker that stopped answering, an interruption. Each is
+/// a heading and a sentence.
+pub fn run_notes(report: &RunReport) -> Vec<(&'static str, String)> {
+    let mut notes = Vec::new();
+    if let Some(problem) = &report.problem {
+        notes.push(("Not checked", problem.message.clone()));
+    }
+    if let Some(stopped) = &report.broker_stopped {
+        notes.push((
+            "The broker stopped answering",
+            format!(
+                "during {} (noticed by {} at {} ms): {}. Later scenario runs were not run.",
+                stopped.during.join(" or "),
+                stopped.noticed_by,
+                stopped.at_ms,
+                stopped.evidence
+            ),
+        ));
+    }
+    if report.interrupted {
+        notes.push(("Interrupted", "the run was stopped early; these are partial results.".to_owned()));
+    }
+    notes
 }
 
 /// What an exit status of the runner means (see [`crate::outcome::exit`]).

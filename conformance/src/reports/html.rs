@@ -96,22 +96,8 @@ fn banner(out: &mut String, report: &RunReport) {
         verdict.exit_code,
         digest::exit_meaning(verdict.exit_code)
     );
-    if let Some(problem) = &report.problem {
-        let _ = write!(out, "<p class=\"note\">Not checked: {}</p>", esc(&problem.message));
-    }
-    if let Some(stopped) = &report.broker_stopped {
-        let _ = write!(
-            out,
-            "<p class=\"note\">The broker stopped answering during {} (noticed by {} at {} ms): {}. \
-             Later scenario runs were not run.</p>",
-            esc(&stopped.during.join(" or ")),
-            esc(&stopped.noticed_by),
-            stopped.at_ms,
-            esc(&stopped.evidence)
-        );
-    }
-    if report.interrupted {
-        out.push_str("<p class=\"note\">Interrupted: the run was stopped early; these are partial results.</p>");
+    for (heading, text) in digest::run_notes(report) {
+        let _ = write!(out, "<p class=\"note\">{heading}: {}</p>", esc(&text));
     }
     out.push_str("</header>");
 }

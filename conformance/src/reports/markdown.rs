@@ -87,21 +87,8 @@ fn heading(out: &mut String, report: &RunReport) {
         report.duration_ms as f64 / 1000.0,
         md(&report.runner)
     );
-    if let Some(problem) = &report.problem {
-        let _ = writeln!(out, "> **Not checked:** {}\n", md(&problem.message));
-    }
-    if let Some(stopped) = &report.broker_stopped {
-        let _ = writeln!(
-            out,
-            "> **The broker stopped answering** during {} (noticed by {} at {} ms): {}. Later scenario runs were not run.\n",
-            md(&stopped.during.join(" or ")),
-            md(&stopped.noticed_by),
-            stopped.at_ms,
-            md(&stopped.evidence)
-        );
-    }
-    if report.interrupted {
-        out.push_str("> **Interrupted:** the run was stopped early; these are partial results.\n\n");
+    for (heading, text) in digest::run_notes(report) {
+        let _ = writeln!(out, "> **{heading}:** {}\n", md(&text));
     }
 }
 

@@ -4,9 +4,9 @@
 
 use mqttkit_conformance::catalogue::Catalogue;
 use mqttkit_conformance::outcome::{
-    Attempt, Direction, Outcome, OutcomeKind, RunReport, ScenarioResult, Support, TraceEntry, VersionSupport,
+    Attempt, Direction, Outcome, OutcomeKind, RunReport, Support, TraceEntry, VersionSupport,
 };
-use mqttkit_conformance::{Version, reports};
+use mqttkit_conformance::{Version, engine, reports};
 
 /// Text a hostile broker could put in a reason or a trace.
 pub const HOSTILE: &str = "<script>alert('x')</script> | `a` & \"b\" </pre></details>";
@@ -143,19 +143,11 @@ pub fn report(fail_percent: u64, v5_unsupported: bool) -> RunReport {
                 None if outcome.kind == OutcomeKind::Skip => Vec::new(),
                 None => trace(&mut rng, trace_len),
             };
-            results.push(ScenarioResult {
-                id: scenario.id.clone(),
-                title: scenario.title.clone(),
-                version,
-                level: scenario.level,
-                tags: scenario.tags.clone(),
-                statements: scenario.statements_for(version).to_vec(),
-                outcome,
-                duration_ms: rng.below(3000),
-                trace,
-                source: scenario.source.clone(),
-                attempts,
-            });
+            let mut result = engine::skipped(scenario, version, outcome);
+            result.duration_ms = rng.below(3000);
+            result.trace = trace;
+            result.attempts = attempts;
+            results.push(result);
         }
     }
     let coverage = reports::coverage(&catalogue, &scenarios, &results, &Version::ALL);
