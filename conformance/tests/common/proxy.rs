@@ -1,8 +1,9 @@
 //! A behaviour-injecting MQTT proxy in front of the real reference broker, on 127.0.0.1:
 //! each test gives it one way of behaving that some real broker has (speaking only 3.1.1,
 //! dying after a few connections, pushing retained messages to every new connection, one
-//! message in flight, refusing `$` publishes, requiring credentials), so that the runner's
-//! verdicts on that behaviour can be checked against what the standard allows.
+//! message in flight, refusing `$` publishes, requiring credentials, rewriting SUBSCRIBE,
+//! SUBACK and CONNACK), so that the runner's verdicts on that behaviour can be checked
+//! against what the standard allows.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -186,6 +187,27 @@ pub fn subscribe_filters(frame: &[u8], level: u8) -> (u16, Vec<(String, usize)>)
         at += 3 + len;
     }
     (id, filters)
+}
+
+/// Remember the packet id of a SUBSCRIBE frame whose filters satisfy `watch`.
+pub fn watch_subscribe(conn: &mut Conn, frame: &[u8], watch: impl Fn(&[(String, usize)]) -> bool) {
+    if frame[0] == 0x82 {
+        let (id, filters) = subscribe_filters(frame, conn.level);
+        if watch(&filters) {
+            conn.watched.push(id);
+        }
+    }
+}
+
+/// Whether `frame` is the SUBACK of a watched SUBSCRIBE (it is then no longer watched).
+pub fn is_watched_suback(conn: &mut Conn, frame: &[u8]) -> bool {
+    if frame[0] != 0x90 {
+        return false;
+    }
+    let id = ack_id(frame);
+    let watched = conn.watched.contains(&id);
+    conn.watched.retain(|w| *w != id);
+    watched
 }
 
 /// Offset (in the frame) of the first reason code of a SUBACK frame.
