@@ -625,3 +625,30 @@ async fn raw_connects_carry_the_runs_credentials_and_are_judged_on_their_subject
     }
     broker.shutdown().await;
 }
+
+/// Sends a stray byte after each DISCONNECT of its own (as rumqttd 0.20 does: `e0 01 94 00`).
+struct BytesAfterDisconnect;
+
+impl Behaviour for BytesAfterDisconnect {
+    fn on_broker_frame(&self, _: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        let mut bytes = frame.to_vec();
+        if frame[0] == 0xE0 {
+            bytes.push(0x00);
+        }
+        vec![Step::ToClient(bytes)]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_after_the_brokers_disconnect_are_one_finding_on_3_14_4_1() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), BytesAfterDisconnect).await;
+    let (code, report) = run_cli(&proxy.url, &["--only", "malformed", "--protocol", "5", "--jobs", "8"]).await;
+    assert_eq!(code, exit::MUST_FAILED, "{}", describe(&report));
+    let failed = fails(&report);
+    assert_eq!(failed.len(), 1, "{}", describe(&report));
+    assert_eq!(failed[0]["id"], "runner.packet-after-disconnect");
+    assert_eq!(failed[0]["statements"], serde_json::json!(["MQTT-3.14.4-1"]));
+    assert!(results(&report).iter().filter(|r| kind(r) == "pass").count() > 20, "{}", describe(&report));
+    broker.shutdown().await;
+}
