@@ -1,5 +1,5 @@
-//! Framing (§2.1, §2.2.3): the fixed header is read with streaming `nom` parsers, so a
-//! partial header or body is "incomplete" rather than an error, and the maximum packet
+//! Framing (§2.1, §2.2.3): the fixed header is read incrementally, so a partial header
+//! or body is "incomplete" rather than an error, and the maximum packet
 //! size is checked from the header alone, before the body is buffered.
 
 use crate::error::{FrameError, StreamError};

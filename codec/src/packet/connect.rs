@@ -11,6 +11,28 @@ use crate::wire::{self, Block};
 
 /// CONNECT. The protocol version is part of the packet: it is what a connection's decoder
 /// learns the version from.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Connect, MqttStr, Packet, Property, PropertiesBuf, PropertyContext};
+/// use mqttkit_codec::{ProtocolVersion, QoS, Status, TopicName, Will};
+///
+/// let version = ProtocolVersion::V5;
+/// let mut props = PropertiesBuf::new();
+/// props.push(Property::SessionExpiryInterval(3600))?;
+/// let mut connect = Connect::new(version, MqttStr::new("sensor-7")?, false, 30);
+/// connect.properties = props.properties(PropertyContext::Connect)?;
+/// let mut will = Will::new(TopicName::new("sensors/7/status")?, b"offline");
+/// will.qos = QoS::AtLeastOnce;
+/// connect.will = Some(will);
+/// connect.username = Some(MqttStr::new("user")?);
+/// connect.password = Some(b"secret");
+/// let packet = Packet::Connect(connect);
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect<'a> {
     /// Protocol name and level (§3.1.2.1, §3.1.2.2).
@@ -47,6 +69,13 @@ pub struct Will<'a> {
     pub topic: TopicName<'a>,
     /// Will Payload.
     pub payload: &'a [u8],
+}
+
+impl<'a> Will<'a> {
+    /// A QoS 0, non-retained will without properties.
+    pub const fn new(topic: TopicName<'a>, payload: &'a [u8]) -> Self {
+        Self { qos: QoS::AtMostOnce, retain: false, properties: Properties::EMPTY, topic, payload }
+    }
 }
 
 const USERNAME: u8 = 0x80;

@@ -196,6 +196,20 @@ impl fmt::Display for PacketType {
 }
 
 /// A decoded control packet, borrowing from the bytes it was decoded from.
+///
+/// Every packet type documents how to build it; PINGREQ and PINGRESP have no fields:
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, ProtocolVersion, Status};
+///
+/// let version = ProtocolVersion::V3_1_1;
+/// let packet = Packet::PingReq;
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet<'a> {
     /// CONNECT (§3.1).

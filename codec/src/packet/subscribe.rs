@@ -56,6 +56,23 @@ impl SubscriptionOptions {
 }
 
 /// SUBSCRIBE.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, PacketId, ProtocolVersion, QoS, Status, Subscribe};
+/// use mqttkit_codec::{SubscribeFiltersBuf, SubscriptionOptions, TopicFilter};
+///
+/// let version = ProtocolVersion::V5;
+/// let mut filters = SubscribeFiltersBuf::new();
+/// filters.push(TopicFilter::new("sensors/+/temp")?, SubscriptionOptions::qos(QoS::AtLeastOnce));
+/// filters.push(TopicFilter::new("$share/g/alerts/#")?, SubscriptionOptions::qos(QoS::AtMostOnce));
+/// let subscribe = Subscribe::new(PacketId::new(1).ok_or("zero")?, filters.filters(version)?);
+/// let packet = Packet::Subscribe(subscribe);
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe<'a> {
     /// Packet identifier.
@@ -67,6 +84,11 @@ pub struct Subscribe<'a> {
 }
 
 impl<'a> Subscribe<'a> {
+    /// A SUBSCRIBE without properties.
+    pub const fn new(packet_id: PacketId, filters: SubscribeFilters<'a>) -> Self {
+        Self { packet_id, properties: Properties::EMPTY, filters }
+    }
+
     /// Decode a SUBSCRIBE body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         let (packet_id, input) = wire::split_packet_id(body)?;
