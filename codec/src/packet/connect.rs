@@ -277,16 +277,39 @@ impl<'a> Connect<'a> {
         Ok(())
     }
 
+    /// Validate and write the whole packet (fixed header included) with nothing computed
+    /// twice: the fixed header and the protocol name's length in one store.
+    #[inline]
+    pub(crate) fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        self.validate()?;
+        let remaining = u32::try_from(self.remaining_len())
+            .ok()
+            .filter(|&len| len <= wire::VAR_INT_MAX)
+            .ok_or(EncodeError::PacketTooLarge)?;
+        let name_len = if self.version == ProtocolVersion::V3_1 { 6 } else { 4 };
+        wire::put_fixed_header(buf, (PacketType::Connect as u8) << 4, remaining, [0, name_len]);
+        self.encode_after_name_len(buf);
+        Ok(())
+    }
+
     pub(crate) fn encode_body(&self, buf: &mut impl BufMut) {
+        let name_len = if self.version == ProtocolVersion::V3_1 { 6 } else { 4 };
+        buf.put_u16(name_len);
+        self.encode_after_name_len(buf);
+    }
+
+    /// Everything after the protocol name's length prefix.
+    #[inline]
+    fn encode_after_name_len(&self, buf: &mut impl BufMut) {
         let v = self.version;
         // Protocol name, level, flags and keep alive: fixed-size writes (plain stores).
-        let [hi, lo] = self.keep_alive.to_be_bytes();
+        let (level, flags) = (self.level(), self.flags());
         if v == ProtocolVersion::V3_1 {
-            buf.put_u64(u64::from_be_bytes([0, 6, b'M', b'Q', b'I', b's', b'd', b'p']));
-            buf.put_u32(u32::from_be_bytes([self.level(), self.flags(), hi, lo]));
-        } else {
-            buf.put_u64(u64::from_be_bytes([0, 4, b'M', b'Q', b'T', b'T', self.level(), self.flags()]));
+            buf.put_u64(u64::from_be_bytes([b'M', b'Q', b'I', b's', b'd', b'p', level, flags]));
             buf.put_u16(self.keep_alive);
+        } else {
+            let [hi, lo] = self.keep_alive.to_be_bytes();
+            buf.put_u64(u64::from_be_bytes([b'M', b'Q', b'T', b'T', level, flags, hi, lo]));
         }
         if v.is_v5() {
             self.properties.encode(buf);

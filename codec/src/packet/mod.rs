@@ -393,6 +393,8 @@ impl<'a> Packet<'a> {
             Self::PubRec(p) => p.encode(PacketType::PubRec, version, buf),
             Self::PubRel(p) => p.encode(PacketType::PubRel, version, buf),
             Self::PubComp(p) => p.encode(PacketType::PubComp, version, buf),
+            // CONNECT carries its own version.
+            Self::Connect(p) => p.encode(buf),
             _ => self.encode_other(version, buf),
         }
     }
