@@ -197,6 +197,15 @@ pub(crate) const fn has_zero_byte(word: u64) -> u64 {
     word.wrapping_sub(splat(0x01)) & !word & splat(0x80)
 }
 
+/// Up to 8 bytes as a little-endian word (byte `k` in lane `k`), padded with `a`.
+#[inline(always)]
+pub(crate) fn le_word(chunk: &[u8]) -> u64 {
+    match <[u8; 8]>::try_from(chunk) {
+        Ok(word) => u64::from_le_bytes(word),
+        Err(_) => chunk.iter().rev().fold(splat(b'a'), |word, &byte| (word << 8) | u64::from(byte)),
+    }
+}
+
 /// OR of `test` over `bytes` read as 8-byte words; the last partial word is padded with
 /// `a`, which no test here looks for.
 #[inline(always)]

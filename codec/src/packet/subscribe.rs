@@ -37,6 +37,23 @@ impl SubscriptionOptions {
             | (self.retain_handling as u8) << 4
     }
 
+    /// Read an options byte that was checked before (any version: 3.1.1's is 5.0's with
+    /// the upper bits zero).
+    #[inline]
+    pub(crate) const fn from_checked_byte(byte: u8) -> Self {
+        let qos = match byte & 0b11 {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        };
+        let retain_handling = match (byte >> 4) & 0b11 {
+            0 => RetainHandling::SendAtSubscribe,
+            1 => RetainHandling::SendIfNew,
+            _ => RetainHandling::DoNotSend,
+        };
+        Self { qos, no_local: byte & 0b100 != 0, retain_as_published: byte & 0b1000 != 0, retain_handling }
+    }
+
     /// Read an options byte under `version`'s rules.
     pub fn from_byte(byte: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
         // 3.1.1: "The upper 6 bits of the Requested QoS byte are not used in the current
