@@ -206,15 +206,22 @@ pub(crate) fn le_word(chunk: &[u8]) -> u64 {
     }
 }
 
-/// OR of `test` over `bytes` read as 8-byte words; the last partial word is padded with
-/// `a`, which no test here looks for.
+/// OR of `test` over `bytes` read as 8-byte words: whole words, then the last 8 bytes
+/// (overlapping the previous word: a lane test looks at a byte twice, harmlessly), or, for
+/// fewer than 8 bytes, one word padded with `a`, which no test here looks for.
 #[inline(always)]
 pub(crate) fn scan_words(bytes: &[u8], test: impl Fn(u64) -> u64) -> u64 {
-    let (words, tail) = bytes.as_chunks::<8>();
-    let mut found = words.iter().fold(0, |acc, word| acc | test(u64::from_ne_bytes(*word)));
-    if !tail.is_empty() {
-        // Shift the tail's bytes in (the lanes' order does not matter to a lane test).
-        found |= test(tail.iter().fold(splat(b'a'), |word, &byte| (word << 8) | u64::from(byte)));
+    let Some(last) = bytes.last_chunk::<8>() else {
+        return if bytes.is_empty() { 0 } else { test(le_word(bytes)) };
+    };
+    let mut found = test(u64::from_le_bytes(*last));
+    let mut rest = bytes;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        if tail.is_empty() {
+            break;
+        }
+        found |= test(u64::from_le_bytes(*word));
+        rest = tail;
     }
     found
 }

@@ -93,7 +93,7 @@ impl<'a> Publish<'a> {
     }
 
     /// Decode a PUBLISH from its fixed-header flags and body.
-    #[inline]
+    #[inline(always)]
     pub fn decode(flags: u8, body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         let dup = flags & DUP != 0;
         let (qos, rest) = match (flags >> 1) & 0b11 {
