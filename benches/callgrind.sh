@@ -10,8 +10,11 @@
 # a sample is skipped. Needs valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q -p mqttkit-benches --profile bench --example profile
-profile=target/release/examples/profile
+# PROFILE=<binary>: measure another build of the profile example (e.g. an older commit's).
+if [[ -z "${PROFILE:-}" ]]; then
+    cargo build -q -p mqttkit-benches --profile bench --example profile
+fi
+profile="${PROFILE:-target/release/examples/profile}"
 codecs="${CODECS:-mqttkit}"
 samples=("$@")
 if ((${#samples[@]} == 0)); then
