@@ -468,6 +468,7 @@ pub(crate) fn v5_properties(
 }
 
 /// Encoded length of a 5.0 property block, or 0 before 5.0.
+#[inline]
 pub(crate) fn properties_len(props: &Properties<'_>, version: ProtocolVersion) -> usize {
     if version.is_v5() { props.encoded_len() } else { 0 }
 }
