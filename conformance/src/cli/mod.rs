@@ -344,7 +344,7 @@ async fn run_command(args: Args, cancel: tokio_util::sync::CancellationToken) ->
     status
 }
 
-fn runner_name() -> String {
+pub(crate) fn runner_name() -> String {
     format!("mqttkit-conformance {}", env!("CARGO_PKG_VERSION"))
 }
 
@@ -393,7 +393,7 @@ async fn run_selected(
         }
     }
     let runs: u64 = selected.iter().map(|s| s.versions.iter().filter(|v| runnable.contains(v)).count() as u64).sum();
-    let bar = progress_bar(args, runs);
+    let bar = progress_bar(args.no_progress, runs);
     let hooks = Hooks {
         progress: Some(progress_printer(bar.clone(), args.verbose, args.confirm > 0)),
         cancel,
@@ -408,8 +408,8 @@ async fn run_selected(
     output
 }
 
-fn progress_bar(args: &Args, runs: u64) -> Option<ProgressBar> {
-    if args.no_progress || !console::Term::stderr().is_term() {
+pub(crate) fn progress_bar(no_progress: bool, runs: u64) -> Option<ProgressBar> {
+    if no_progress || !console::Term::stderr().is_term() {
         return None;
     }
     let bar = ProgressBar::new(runs);
@@ -422,7 +422,7 @@ fn progress_bar(args: &Args, runs: u64) -> Option<ProgressBar> {
 
 /// One line per result that is not a pass or skip, as it comes (a failure once it is
 /// confirmed); the bar counts the rest.
-fn progress_printer(bar: Option<ProgressBar>, verbose: bool, confirming: bool) -> engine::ProgressFn {
+pub(crate) fn progress_printer(bar: Option<ProgressBar>, verbose: bool, confirming: bool) -> engine::ProgressFn {
     Arc::new(move |result: &ScenarioResult| {
         let unconfirmed = confirming && result.outcome.kind == OutcomeKind::Fail && result.attempts.is_empty();
         let line = (!matches!(result.outcome.kind, OutcomeKind::Pass | OutcomeKind::Skip) && !unconfirmed)

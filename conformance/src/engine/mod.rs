@@ -405,7 +405,7 @@ async fn confirm_failures(context: &RunContext, results: &mut [ScenarioResult]) 
 }
 
 /// The verdict over all attempts: a failure only if every attempt failed.
-fn conclude(result: &mut ScenarioResult, attempts: Vec<Attempt>) {
+pub(crate) fn conclude(result: &mut ScenarioResult, attempts: Vec<Attempt>) {
     let failed = attempts.iter().filter(|a| a.outcome.kind == OutcomeKind::Fail).count();
     let total = attempts.len();
     if failed < total {
@@ -431,7 +431,7 @@ fn conclude(result: &mut ScenarioResult, attempts: Vec<Attempt>) {
 }
 
 /// A failure the broker profile records becomes a known deviation.
-fn apply_profile(profile: &Profile, result: &mut ScenarioResult) {
+pub(crate) fn apply_profile(profile: &Profile, result: &mut ScenarioResult) {
     if result.outcome.kind != OutcomeKind::Fail {
         return;
     }
@@ -500,7 +500,7 @@ pub fn skipped(scenario: &Scenario, version: Version, outcome: Outcome) -> Scena
     result_of(scenario, version, outcome, Duration::ZERO, Vec::new())
 }
 
-fn result_of(
+pub(crate) fn result_of(
     scenario: &Scenario,
     version: Version,
     outcome: Outcome,
