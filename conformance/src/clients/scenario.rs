@@ -158,10 +158,13 @@ pub enum ServerAction {
         /// Acknowledge matched QoS 1/2 PUBLISH (PUBACK, or PUBREC then PUBCOMP on PUBREL).
         ack: bool,
     },
-    /// Expect driver events, in order (other kinds of events in between are skipped).
+    /// Expect driver events, in order or any order (events of other kinds in between are
+    /// passed over and left for later steps).
     ExpectEvent {
         /// Each entry: alternatives for one event.
         events: Vec<Vec<PacketPattern>>,
+        /// Any order.
+        in_any_order: bool,
         /// Seconds.
         timeout: f64,
     },
@@ -218,6 +221,12 @@ pub enum ServerAction {
         /// Seconds.
         seconds: f64,
     },
+    /// The named variables (captured values) are pairwise different, e.g. packet ids of
+    /// packets in flight at the same time.
+    Distinct {
+        /// Variable names.
+        names: Vec<String>,
+    },
     /// Change the automatic answers.
     Auto {
         /// Answer PINGREQ with PINGRESP.
@@ -240,6 +249,7 @@ const ACTIONS: &[&str] = &[
     "close",
     "wait",
     "auto",
+    "distinct",
     "publish",
     "subscribe",
     "unsubscribe",
@@ -435,6 +445,7 @@ fn parse_step(
         many => return Err(format!("a step has one action, this one has {}", many.join(" and "))),
     };
     let mut fields = Fields::new(table);
+    let _ = fields.get(action);
     let step_versions = match fields.get("versions") {
         None => None,
         Some(toml::Value::Array(items)) => {
@@ -474,7 +485,9 @@ fn parse_step(
                 None => Some(connack(&toml::Table::new())?),
                 Some(toml::Value::Table(t)) => Some(connack(t)?),
                 Some(_) => {
-                    return Err("`connack` must be a table { reason_code, session_present, properties } or false".into());
+                    return Err(
+                        "`connack` must be a table { reason_code, session_present, properties } or false".into()
+                    );
                 }
             };
             let wait_connected = fields.boolean("connected", true)?;
@@ -499,7 +512,11 @@ fn parse_step(
             }
             if accepted && wait_connected {
                 steps.push(make(
-                    ServerAction::ExpectEvent { events: vec![vec![PacketPattern::of_kind("CONNECTED")]], timeout },
+                    ServerAction::ExpectEvent {
+                        events: vec![vec![PacketPattern::of_kind("CONNECTED")]],
+                        in_any_order: false,
+                        timeout,
+                    },
                     true,
                 ));
             }
@@ -530,7 +547,9 @@ fn parse_step(
         }
         "expect_event" => {
             let events = sequence(fields.get("expect_event").ok_or("missing `expect_event`")?, event_pattern)?;
-            vec![subject(ServerAction::ExpectEvent { events, timeout: fields.seconds("timeout", timeout_default)? })]
+            let in_any_order = fields.boolean("in_any_order", false)?;
+            let timeout = fields.seconds("timeout", timeout_default)?;
+            vec![subject(ServerAction::ExpectEvent { events, in_any_order, timeout })]
         }
         "expect_no_event" => {
             let events = flat(fields.get("expect_no_event").ok_or("missing `expect_no_event`")?, event_pattern)?;
@@ -579,6 +598,13 @@ fn parse_step(
             let pingresp = auto.get("pingresp").and_then(toml::Value::as_bool);
             auto.finish("`auto` (keys: pingresp)")?;
             vec![subject(ServerAction::Auto { pingresp })]
+        }
+        "distinct" => {
+            let names = parse::string_list(fields.get("distinct")).map_err(|_| "`distinct` lists variable names")?;
+            if names.len() < 2 {
+                return Err("`distinct` needs at least two variable names".into());
+            }
+            vec![subject(ServerAction::Distinct { names })]
         }
         "publish" => publish_shortcut(&mut fields, &make)?,
         "subscribe" => subscribe_shortcut(&mut fields, &make, "subscribe")?,
@@ -723,7 +749,11 @@ fn publish_shortcut(
     }
     if flow {
         steps.push(make(
-            ServerAction::ExpectEvent { events: vec![vec![PacketPattern::of_kind("PUBLISHED")]], timeout },
+            ServerAction::ExpectEvent {
+                events: vec![vec![PacketPattern::of_kind("PUBLISHED")]],
+                in_any_order: false,
+                timeout,
+            },
             true,
         ));
     }
@@ -791,7 +821,14 @@ fn subscribe_shortcut(
             },
             false,
         ),
-        make(ServerAction::ExpectEvent { events: vec![vec![PacketPattern::of_kind(event)]], timeout }, true),
+        make(
+            ServerAction::ExpectEvent {
+                events: vec![vec![PacketPattern::of_kind(event)]],
+                in_any_order: false,
+                timeout,
+            },
+            true,
+        ),
     ])
 }
 
@@ -868,7 +905,11 @@ fn deliver_shortcut(
                 message.fields.extend(extra.fields);
                 message.properties.extend(extra.properties);
             }
-            steps.push(subject(ServerAction::ExpectEvent { events: vec![vec![message]], timeout }));
+            steps.push(subject(ServerAction::ExpectEvent {
+                events: vec![vec![message]],
+                in_any_order: false,
+                timeout,
+            }));
         }
     }
     Ok(steps)

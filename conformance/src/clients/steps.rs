@@ -161,7 +161,9 @@ impl ClientRun<'_> {
             ServerAction::Expect { packets, in_any_order, timeout, ack } => {
                 self.expect(packets, *in_any_order, *timeout, *ack).await.map(|_| ())
             }
-            ServerAction::ExpectEvent { events, timeout } => self.expect_events(events, *timeout).await,
+            ServerAction::ExpectEvent { events, in_any_order, timeout } => {
+                self.expect_events(events, *in_any_order, *timeout).await
+            }
             ServerAction::ExpectNoEvent { events, window } => self.expect_no_event(events, *window).await,
             ServerAction::ExpectNothing { window } => {
                 let deadline = self.deadline(*window);
@@ -203,6 +205,24 @@ impl ClientRun<'_> {
             ServerAction::Wait { seconds } => {
                 tokio::time::sleep(self.seconds(*seconds)).await;
                 Ok(())
+            }
+            ServerAction::Distinct { names } => {
+                let values: Vec<(&String, Option<&str>)> = names.iter().map(|n| (n, self.vars.get(n))).collect();
+                if let Some((name, _)) = values.iter().find(|(_, v)| v.is_none()) {
+                    return Err(StepFailure::with(OutcomeKind::Error, format!("`{{{name}}}` was never captured")));
+                }
+                let described: Vec<String> =
+                    values.iter().map(|(n, v)| format!("{n}={}", v.unwrap_or_default())).collect();
+                let mut seen = BTreeSet::new();
+                if values.iter().all(|(_, v)| seen.insert(*v)) {
+                    Ok(())
+                } else {
+                    Err(StepFailure::fail(
+                        "values that must differ are equal",
+                        Some(format!("{} pairwise different", names.join(", "))),
+                        Some(described.join(", ")),
+                    ))
+                }
             }
             ServerAction::Auto { pingresp } => {
                 if let Some(on) = pingresp {
@@ -372,13 +392,32 @@ impl ClientRun<'_> {
         Ok(received)
     }
 
-    async fn expect_events(&mut self, events: &[Vec<PacketPattern>], timeout: f64) -> Result<(), StepFailure> {
+    /// Driver events, in order (or any order): events of other kinds are passed over and
+    /// left for later steps; an event of an expected kind that matches no alternative fails.
+    async fn expect_events(
+        &mut self,
+        events: &[Vec<PacketPattern>],
+        in_any_order: bool,
+        timeout: f64,
+    ) -> Result<(), StepFailure> {
         let deadline = self.deadline(timeout);
-        for alternatives in events {
-            let expected = alternatives.iter().map(|p| p.describe(&self.vars)).collect::<Vec<_>>().join("  OR  ");
-            loop {
-                let Some(event) = self.driver.next_event(deadline).await? else {
-                    return Err(StepFailure::fail(
+        let mut remaining: Vec<&Vec<PacketPattern>> = events.iter().collect();
+        let mut passed_over = Vec::new();
+        let result = loop {
+            if remaining.is_empty() {
+                break Ok(());
+            }
+            let candidates: Vec<usize> = if in_any_order { (0..remaining.len()).collect() } else { vec![0] };
+            let expected = candidates
+                .iter()
+                .filter_map(|i| remaining.get(*i))
+                .map(|e| e.iter().map(|p| p.describe(&self.vars)).collect::<Vec<_>>().join("  OR  "))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let event = match self.driver.next_event(deadline).await {
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    break Err(StepFailure::fail(
                         format!(
                             "the driver reported no such event within {:.1} s",
                             self.seconds(timeout).as_secs_f64()
@@ -386,32 +425,44 @@ impl ClientRun<'_> {
                         Some(expected),
                         Some("nothing (timeout)".into()),
                     ));
-                };
-                if !alternatives.iter().any(|p| p.kinds.contains(&event.kind)) {
-                    continue;
                 }
-                let mut mismatches = Vec::new();
-                let mut ok = false;
-                for pattern in alternatives {
-                    match pattern.matches(&event, &mut self.vars) {
-                        Ok(()) => {
-                            ok = true;
-                            break;
-                        }
-                        Err(why) => mismatches.push(why),
-                    }
-                }
-                if ok {
-                    break;
-                }
-                return Err(StepFailure::fail(
-                    format!("the library reported something else: {}", mismatches.join("; ")),
-                    Some(expected),
-                    Some(event.to_string()),
-                ));
+                Err(failure) => break Err(failure.into()),
+            };
+            let relevant: Vec<usize> = candidates
+                .into_iter()
+                .filter(|i| remaining.get(*i).is_some_and(|e| e.iter().any(|p| p.kinds.contains(&event.kind))))
+                .collect();
+            if relevant.is_empty() {
+                passed_over.push(event);
+                continue;
             }
-        }
-        Ok(())
+            let mut mismatches = Vec::new();
+            let matched = relevant.into_iter().find(|i| {
+                remaining.get(*i).is_some_and(|alternatives| {
+                    alternatives.iter().any(|p| match p.matches(&event, &mut self.vars) {
+                        Ok(()) => true,
+                        Err(why) => {
+                            mismatches.push(why);
+                            false
+                        }
+                    })
+                })
+            });
+            match matched {
+                Some(index) => {
+                    remaining.remove(index);
+                }
+                None => {
+                    break Err(StepFailure::fail(
+                        format!("the library reported something else: {}", mismatches.join("; ")),
+                        Some(expected),
+                        Some(event.to_string()),
+                    ));
+                }
+            }
+        };
+        self.driver.requeue(passed_over);
+        result
     }
 
     async fn expect_no_event(&mut self, events: &[PacketPattern], window: f64) -> Result<(), StepFailure> {
@@ -434,6 +485,14 @@ impl ClientRun<'_> {
 
     async fn expect_none(&mut self, packets: &[PacketPattern], window: f64, ack: bool) -> Result<(), StepFailure> {
         let deadline = self.deadline(window);
+        // Before any connection (e.g. the library may refuse to connect at all), whatever
+        // connection comes within the window is the one watched.
+        if self.current.is_none() {
+            match self.listener.accept(deadline).await {
+                Some(connection) => self.current = Some(connection),
+                None => return Ok(()),
+            }
+        }
         let wanted: Vec<&PacketPattern> = packets.iter().collect();
         loop {
             match self.next_packet(deadline, &wanted).await? {
@@ -572,6 +631,9 @@ impl ClientRun<'_> {
                     .ok()
                     .and_then(PacketId::new)
                     .ok_or_else(|| error(format!("packet id {id} is not in 1..=65535")))?;
+                // A 3.1.1 UNSUBACK has no payload.
+                let reason_codes: &[u8] =
+                    if *kind == PacketType::UnsubAck && !self.version.is_v5() { &[] } else { reason_codes };
                 let codes = ReasonCodes::from_raw_unchecked(reason_codes);
                 let properties = Properties::from_raw_unchecked(&props);
                 let packet = if *kind == PacketType::SubAck {

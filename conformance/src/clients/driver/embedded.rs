@@ -45,6 +45,8 @@ async fn run(mut io: DriverIo) {
     // Every task holding the client: aborted when the run ends, which drops the client and
     // so ends its connection (and any reconnection attempts).
     let mut tasks = tokio::task::JoinSet::new();
+    let (requests, requests_rx) = mpsc::unbounded_channel();
+    tasks.spawn(perform(requests_rx, handle_rx, events.clone()));
     while let Some(command) = io.commands.recv().await {
         let id = command.get("id").cloned().unwrap_or(Json::Null);
         let name = command.get("cmd").and_then(Json::as_str).unwrap_or_default().to_owned();
@@ -74,7 +76,7 @@ async fn run(mut io: DriverIo) {
             "publish" | "subscribe" | "unsubscribe" | "disconnect" => match request(&name, &command) {
                 Ok(request) => {
                     reply("ack", Json::Null);
-                    tasks.spawn(perform(request, id, handle_rx.clone(), events.clone()));
+                    let _ = requests.send((request, id));
                 }
                 Err(why) => reply("error", json!({"message": why})),
             },
@@ -150,7 +152,9 @@ fn options(command: &Json, events: &Events) -> Result<Options, String> {
     if let Some(clean) = command.get("clean_start").and_then(Json::as_bool) {
         options = options.clean_start(clean);
     }
-    if let Some(expiry) = number(command, "session_expiry") {
+    // 5.0-only options are ignored under 3.1.1 (the scenarios give them for both).
+    let v5 = version == ProtocolVersion::V5;
+    if let Some(expiry) = number(command, "session_expiry").filter(|_| v5) {
         options = options.session_expiry_interval(u32::try_from(expiry).unwrap_or(u32::MAX));
     }
     if let Some(keep_alive) = number(command, "keep_alive") {
@@ -172,18 +176,24 @@ fn options(command: &Json, events: &Events) -> Result<Options, String> {
         let topic = string(will, "topic").ok_or("a will needs `topic`")?;
         let mut value =
             Will::new(topic, payload(will)?, qos(number(will, "qos"))?, will.get("retain") == Some(&json!(true)));
-        value.delay_interval =
-            will.get("properties").and_then(|p| number(p, "will_delay_interval")).and_then(|v| u32::try_from(v).ok());
-        value.properties = publish_properties(will.get("properties"))?;
+        if v5 {
+            value.delay_interval = will
+                .get("properties")
+                .and_then(|p| number(p, "will_delay_interval"))
+                .and_then(|v| u32::try_from(v).ok());
+            value.properties = publish_properties(will.get("properties"))?;
+        }
         options = options.will(value);
     }
-    let field16 = |key| number(command, key).map(|v| u16::try_from(v).unwrap_or(u16::MAX));
-    options.properties.receive_maximum = field16("receive_maximum");
-    options.properties.topic_alias_maximum = field16("topic_alias_maximum");
-    options.properties.maximum_packet_size =
-        number(command, "maximum_packet_size").map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-    options.properties.user_properties = user_properties(command.get("properties"));
-    if command.get("topic_aliases") == Some(&json!(true)) {
+    if v5 {
+        let field16 = |key| number(command, key).map(|v| u16::try_from(v).unwrap_or(u16::MAX));
+        options.properties.receive_maximum = field16("receive_maximum");
+        options.properties.topic_alias_maximum = field16("topic_alias_maximum");
+        options.properties.maximum_packet_size =
+            number(command, "maximum_packet_size").map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+        options.properties.user_properties = user_properties(command.get("properties"));
+    }
+    if v5 && command.get("topic_aliases") == Some(&json!(true)) {
         options = options.topic_aliases(true);
     }
     let events = events.clone();
@@ -324,37 +334,64 @@ fn request(name: &str, command: &Json) -> Result<Request, String> {
     })
 }
 
-/// Wait for the client handle, then carry the request out and report its completion.
-async fn perform(request: Request, id: Json, mut handle: Handle, events: Events) {
+/// Carry requests out in the order they came: each is handed to the client in turn (so
+/// publications keep their order), and its completion is awaited in a task of its own.
+async fn perform(mut requests: mpsc::UnboundedReceiver<(Request, Json)>, mut handle: Handle, events: Events) {
     let client = match handle.wait_for(Option::is_some).await.map(|h| h.clone()) {
-        Ok(Some(Ok(client))) => client,
-        Ok(Some(Err(why))) => {
-            let _ = events.send(json!({"event": "error", "id": id, "message": format!("not connected: {why}")}));
-            return;
-        }
-        _ => {
-            let _ = events.send(json!({"event": "error", "id": id, "message": "not connected"}));
-            return;
-        }
+        Ok(Some(Ok(client))) => Ok(client),
+        Ok(Some(Err(why))) => Err(format!("not connected: {why}")),
+        _ => Err("not connected".to_owned()),
     };
-    let codes = |codes: Vec<ReasonCode>| Json::Array(codes.iter().map(|c| json!(c.0)).collect());
-    let message = match request {
-        Request::Publish(publication) => match client.publish_with(publication).await {
-            Ok(code) => json!({"event": "published", "id": id, "reason_code": code.0}),
-            Err(e) => json!({"event": "error", "id": id, "message": e.to_string()}),
-        },
-        Request::Subscribe(subscriptions, properties) => match client.subscribe_with(subscriptions, properties).await {
-            Ok(granted) => json!({"event": "subscribed", "id": id, "reason_codes": codes(granted)}),
-            Err(e) => json!({"event": "error", "id": id, "message": e.to_string()}),
-        },
-        Request::Unsubscribe(filters, properties) => match client.unsubscribe_with(filters, properties).await {
-            Ok(codes_) => json!({"event": "unsubscribed", "id": id, "reason_codes": codes(codes_)}),
-            Err(e) => json!({"event": "error", "id": id, "message": e.to_string()}),
-        },
-        Request::Disconnect(code, expiry) => {
-            client.disconnect_with(Duration::ZERO, code, expiry).await;
-            json!({"event": "disconnected", "id": id})
+    let mut completions = tokio::task::JoinSet::new();
+    while let Some((request, id)) = requests.recv().await {
+        let client = match &client {
+            Ok(client) => client.clone(),
+            Err(why) => {
+                let _ = events.send(json!({"event": "error", "id": id, "message": why}));
+                continue;
+            }
+        };
+        let events = events.clone();
+        let codes = |codes: Vec<ReasonCode>| Json::Array(codes.iter().map(|c| json!(c.0)).collect());
+        match request {
+            Request::Publish(publication) => match client.start_publish(publication).await {
+                Ok(token) => {
+                    completions.spawn(async move {
+                        let message = match token.await {
+                            Ok(code) => json!({"event": "published", "id": id, "reason_code": code.0}),
+                            Err(e) => json!({"event": "error", "id": id, "message": e.to_string()}),
+                        };
+                        let _ = events.send(message);
+                    });
+                }
+                Err(e) => {
+                    let _ = events.send(json!({"event": "error", "id": id, "message": e.to_string()}));
+                }
+            },
+            Request::Subscribe(subscriptions, properties) => {
+                completions.spawn(async move {
+                    let message = match client.subscribe_with(subscriptions, properties).await {
+                        Ok(granted) => json!({"event": "subscribed", "id": id, "reason_codes": codes(granted)}),
+                        Err(e) => json!({"event": "error", "id": id, "message": e.to_string()}),
+                    };
+                    let _ = events.send(message);
+                });
+            }
+            Request::Unsubscribe(filters, properties) => {
+                completions.spawn(async move {
+                    let message = match client.unsubscribe_with(filters, properties).await {
+                        Ok(answer) => json!({"event": "unsubscribed", "id": id, "reason_codes": codes(answer)}),
+                        Err(e) => json!({"event": "error", "id": id, "message": e.to_string()}),
+                    };
+                    let _ = events.send(message);
+                });
+            }
+            Request::Disconnect(code, expiry) => {
+                completions.spawn(async move {
+                    client.disconnect_with(Duration::ZERO, code, expiry).await;
+                    let _ = events.send(json!({"event": "disconnected", "id": id}));
+                });
+            }
         }
-    };
-    let _ = events.send(message);
+    }
 }

@@ -393,6 +393,13 @@ impl DriverSession {
         }
     }
 
+    /// Put events a step passed over back, in their order, ahead of newer ones.
+    pub fn requeue(&mut self, events: Vec<Observed>) {
+        for event in events.into_iter().rev() {
+            self.pending.push_front(event);
+        }
+    }
+
     /// Ask the driver to stop, then make sure it has: a driver that had already ended on
     /// its own reports that as its failure.
     pub async fn finish(mut self) -> Option<DriverFailure> {
