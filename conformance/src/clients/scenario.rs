@@ -227,6 +227,12 @@ pub enum ServerAction {
         /// Variable names.
         names: Vec<String>,
     },
+    /// Forget captured variables, so that the next capture binds them afresh (each
+    /// `publish` shortcut captures its own `{pid}`).
+    Forget {
+        /// Variable names.
+        names: Vec<String>,
+    },
     /// Change the automatic answers.
     Auto {
         /// Answer PINGREQ with PINGRESP.
@@ -359,7 +365,7 @@ fn command_keys(name: &str) -> Option<&'static [&'static str]> {
             "auto_reconnect",
             "properties",
         ],
-        "publish" => &["topic", "qos", "retain", "payload", "payload_hex", "payload_size", "properties"],
+        "publish" => &["topic", "topic_size", "qos", "retain", "payload", "payload_hex", "payload_size", "properties"],
         "subscribe" => &["filters", "qos", "properties"],
         "unsubscribe" => &["filters", "properties"],
         "disconnect" => &["reason_code", "properties"],
@@ -387,6 +393,10 @@ pub fn driver_command(name: &str, table: &toml::Table) -> Result<Json, String> {
             ("payload_size", toml::Value::Integer(n)) => {
                 let n = usize::try_from(*n).map_err(|_| "`payload_size` must be positive")?;
                 command.insert("payload".into(), json!("x".repeat(n)));
+            }
+            ("topic_size", toml::Value::Integer(n)) => {
+                let n = usize::try_from(*n).map_err(|_| "`topic_size` must be positive")?;
+                command.insert("topic".into(), json!("t".repeat(n)));
             }
             ("filters", toml::Value::Array(items)) if name == "subscribe" => {
                 let default_qos = table.get("qos").and_then(toml::Value::as_integer).unwrap_or(0);
@@ -719,6 +729,7 @@ fn publish_shortcut(
     }
     let subject = |action| make(action, false);
     let mut steps = vec![
+        make(ServerAction::Forget { names: vec![capture.clone()] }, false),
         make(ServerAction::Drive { command, may_fail: false, repeat: 1, interval: 0.0 }, false),
         subject(ServerAction::Expect { packets: vec![vec![publish]], in_any_order: false, timeout, ack: false }),
     ];
@@ -806,6 +817,7 @@ fn subscribe_shortcut(
     let ack_kind = if name == "subscribe" { PacketType::SubAck } else { PacketType::UnsubAck };
     let event = if name == "subscribe" { "SUBSCRIBED" } else { "UNSUBSCRIBED" };
     Ok(vec![
+        make(ServerAction::Forget { names: vec!["sub".into()] }, false),
         make(ServerAction::Drive { command, may_fail: false, repeat: 1, interval: 0.0 }, false),
         make(ServerAction::Expect { packets: vec![vec![pattern]], in_any_order: false, timeout, ack: false }, false),
         make(

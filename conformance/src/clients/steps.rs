@@ -224,6 +224,12 @@ impl ClientRun<'_> {
                     ))
                 }
             }
+            ServerAction::Forget { names } => {
+                for name in names {
+                    self.vars.unset(name);
+                }
+                Ok(())
+            }
             ServerAction::Auto { pingresp } => {
                 if let Some(on) = pingresp {
                     self.auto.pingresp.store(*on, Ordering::Relaxed);
