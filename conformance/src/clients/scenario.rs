@@ -157,6 +157,9 @@ pub enum ServerAction {
         timeout: f64,
         /// Acknowledge matched QoS 1/2 PUBLISH (PUBACK, or PUBREC then PUBCOMP on PUBREL).
         ack: bool,
+        /// Packets passed over while waiting (another scenario's subject, e.g. PUBLISH
+        /// packets beyond a quota while the subject is the SUBSCRIBE).
+        ignore: Vec<PacketPattern>,
     },
     /// Expect driver events, in order or any order (events of other kinds in between are
     /// passed over and left for later steps).
@@ -515,6 +518,7 @@ fn parse_step(
                     in_any_order: false,
                     timeout,
                     ack: false,
+                    ignore: Vec::new(),
                 }),
             ];
             if let Some(connack) = connack {
@@ -553,7 +557,11 @@ fn parse_step(
             let in_any_order = fields.boolean("in_any_order", false)?;
             let timeout = fields.seconds("timeout", timeout_default)?;
             let ack = fields.boolean("ack", false)?;
-            vec![subject(ServerAction::Expect { packets, in_any_order, timeout, ack })]
+            let ignore = match fields.get("ignore") {
+                None => Vec::new(),
+                Some(value) => flat(value, client_pattern)?,
+            };
+            vec![subject(ServerAction::Expect { packets, in_any_order, timeout, ack, ignore })]
         }
         "expect_event" => {
             let events = sequence(fields.get("expect_event").ok_or("missing `expect_event`")?, event_pattern)?;
@@ -635,6 +643,7 @@ fn parse_step(
                     in_any_order: false,
                     timeout,
                     ack: false,
+                    ignore: Vec::new(),
                 }),
                 subject(ServerAction::ExpectClosed { timeout, allow: Vec::new(), disconnect_reason: None }),
             ]
@@ -731,7 +740,13 @@ fn publish_shortcut(
     let mut steps = vec![
         make(ServerAction::Forget { names: vec![capture.clone()] }, false),
         make(ServerAction::Drive { command, may_fail: false, repeat: 1, interval: 0.0 }, false),
-        subject(ServerAction::Expect { packets: vec![vec![publish]], in_any_order: false, timeout, ack: false }),
+        subject(ServerAction::Expect {
+            packets: vec![vec![publish]],
+            in_any_order: false,
+            timeout,
+            ack: false,
+            ignore: Vec::new(),
+        }),
     ];
     if flow && qos > 0 {
         let id = IntSpec::Template(format!("{{{capture}}}"));
@@ -754,6 +769,7 @@ fn publish_shortcut(
                 in_any_order: false,
                 timeout,
                 ack: false,
+                ignore: Vec::new(),
             }));
             steps.push(subject(ServerAction::Send { packet: response(PacketType::PubComp), repeat: 1, interval: 0.0 }));
         }
@@ -819,7 +835,16 @@ fn subscribe_shortcut(
     Ok(vec![
         make(ServerAction::Forget { names: vec!["sub".into()] }, false),
         make(ServerAction::Drive { command, may_fail: false, repeat: 1, interval: 0.0 }, false),
-        make(ServerAction::Expect { packets: vec![vec![pattern]], in_any_order: false, timeout, ack: false }, false),
+        make(
+            ServerAction::Expect {
+                packets: vec![vec![pattern]],
+                in_any_order: false,
+                timeout,
+                ack: false,
+                ignore: Vec::new(),
+            },
+            false,
+        ),
         make(
             ServerAction::Send {
                 packet: ServerPacket::Ack {
@@ -874,6 +899,8 @@ fn deliver_shortcut(
             in_any_order: false,
             timeout,
             ack: false,
+            ignore: Vec::new(),
+            ignore: Vec::new(),
         })
     };
     match qos {

@@ -158,8 +158,8 @@ impl ClientRun<'_> {
                     )),
                 }
             }
-            ServerAction::Expect { packets, in_any_order, timeout, ack } => {
-                self.expect(packets, *in_any_order, *timeout, *ack).await.map(|_| ())
+            ServerAction::Expect { packets, in_any_order, timeout, ack, ignore } => {
+                self.expect(packets, *in_any_order, *timeout, *ack, ignore).await.map(|_| ())
             }
             ServerAction::ExpectEvent { events, in_any_order, timeout } => {
                 self.expect_events(events, *in_any_order, *timeout).await
@@ -328,6 +328,7 @@ impl ClientRun<'_> {
         in_any_order: bool,
         timeout: f64,
         ack: bool,
+        ignore: &[PacketPattern],
     ) -> Result<Vec<Observed>, StepFailure> {
         let deadline = self.deadline(timeout);
         let mut remaining: Vec<&Vec<PacketPattern>> = packets.iter().collect();
@@ -367,6 +368,10 @@ impl ClientRun<'_> {
                     ));
                 }
             };
+            if ignore.iter().any(|p| p.matches(&packet, &mut self.vars.clone()).is_ok()) {
+                self.note(format!("passed over (not this step's subject): {packet}"));
+                continue;
+            }
             let mut matched = None;
             let mut mismatches = Vec::new();
             'search: for index in candidates {
