@@ -900,7 +900,6 @@ fn deliver_shortcut(
             timeout,
             ack: false,
             ignore: Vec::new(),
-            ignore: Vec::new(),
         })
     };
     match qos {
