@@ -225,6 +225,7 @@ fn budget_seconds(scenario: &ClientScenario) -> f64 {
             ServerAction::Accept { timeout }
             | ServerAction::Expect { timeout, .. }
             | ServerAction::ExpectEvent { timeout, .. }
+            | ServerAction::Exchange { timeout, .. }
             | ServerAction::ExpectClosed { timeout, .. } => *timeout,
             ServerAction::ExpectNoEvent { window, .. }
             | ServerAction::ExpectNothing { window }

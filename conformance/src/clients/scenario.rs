@@ -230,6 +230,17 @@ pub enum ServerAction {
         /// Variable names.
         names: Vec<String>,
     },
+    /// The SUBSCRIBE / UNSUBSCRIBE of a shortcut: the filters asked for, in any order (an
+    /// API may take them as a set), each with its QoS; answered with a SUBACK / UNSUBACK
+    /// whose codes follow the packet's order. The packet id is captured as `{sub}`.
+    Exchange {
+        /// `SUBSCRIBE` or `UNSUBSCRIBE`, with any extra fields to check.
+        pattern: PacketPattern,
+        /// (filter template, requested QoS for SUBSCRIBE, reason code to answer).
+        requested: Vec<(String, Option<u8>, u8)>,
+        /// Seconds.
+        timeout: f64,
+    },
     /// Forget captured variables, so that the next capture binds them afresh (each
     /// `publish` shortcut captures its own `{pid}`).
     Forget {
@@ -800,64 +811,41 @@ fn subscribe_shortcut(
     let command = driver_command(name, args)?;
     let timeout = fields.seconds("timeout", DEFAULT_TIMEOUT)?;
     let filters = command.get("filters").and_then(Json::as_array).cloned().unwrap_or_default();
-    let filter_names: Vec<ValuePattern> = filters
-        .iter()
-        .map(|f| {
-            ValuePattern::Text(f.get("filter").and_then(Json::as_str).or(f.as_str()).unwrap_or_default().to_owned())
-        })
-        .collect();
     let kind = if name == "subscribe" { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
-    let mut pattern = PacketPattern::of_kind(kind)
-        .with_field("filters", ValuePattern::Array(filter_names))
-        .with_field("packet_id", ValuePattern::Capture("sub".into()));
-    let granted: Vec<u8> = filters.iter().map(|f| f.get("qos").and_then(Json::as_u64).unwrap_or(0) as u8).collect();
-    if name == "subscribe" {
-        pattern = pattern
-            .with_field("qos", ValuePattern::Array(granted.iter().map(|q| ValuePattern::Int(u64::from(*q))).collect()));
-    }
+    let mut pattern = PacketPattern::of_kind(kind);
     if let Some(check) = fields.get("check") {
         let check = partial(check, kind, client_pattern)?;
         pattern.fields.extend(check.fields);
         pattern.properties.extend(check.properties);
     }
+    let granted: Vec<u8> = filters.iter().map(|f| f.get("qos").and_then(Json::as_u64).unwrap_or(0) as u8).collect();
     let codes = match fields.get("suback") {
         Some(toml::Value::Array(items)) => items
             .iter()
             .map(|i| i.as_integer().and_then(|v| u8::try_from(v).ok()).ok_or("SUBACK codes are 0..=255"))
             .collect::<Result<Vec<u8>, _>>()?,
         Some(_) => return Err("`suback` must be a list of reason codes".into()),
-        None if name == "subscribe" => granted,
+        None if name == "subscribe" => granted.clone(),
         // UNSUBACK: 5.0 Success for each filter; the encoder leaves them out in 3.1.1.
         None => vec![0; filters.len()],
     };
-    let ack_kind = if name == "subscribe" { PacketType::SubAck } else { PacketType::UnsubAck };
+    if codes.len() != filters.len() {
+        return Err(format!("`suback` has {} codes for {} filters", codes.len(), filters.len()));
+    }
+    let requested = filters
+        .iter()
+        .zip(granted)
+        .zip(codes)
+        .map(|((f, qos), code)| {
+            let filter = f.get("filter").and_then(Json::as_str).or(f.as_str()).unwrap_or_default().to_owned();
+            (filter, (name == "subscribe").then_some(qos), code)
+        })
+        .collect();
     let event = if name == "subscribe" { "SUBSCRIBED" } else { "UNSUBSCRIBED" };
     Ok(vec![
         make(ServerAction::Forget { names: vec!["sub".into()] }, false),
         make(ServerAction::Drive { command, may_fail: false, repeat: 1, interval: 0.0 }, false),
-        make(
-            ServerAction::Expect {
-                packets: vec![vec![pattern]],
-                in_any_order: false,
-                timeout,
-                ack: false,
-                ignore: Vec::new(),
-            },
-            false,
-        ),
-        make(
-            ServerAction::Send {
-                packet: ServerPacket::Ack {
-                    kind: ack_kind,
-                    packet_id: IntSpec::Template("{sub}".into()),
-                    reason_codes: codes,
-                    properties: Vec::new(),
-                },
-                repeat: 1,
-                interval: 0.0,
-            },
-            false,
-        ),
+        make(ServerAction::Exchange { pattern, requested, timeout }, false),
         make(
             ServerAction::ExpectEvent {
                 events: vec![vec![PacketPattern::of_kind(event)]],

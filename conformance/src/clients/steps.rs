@@ -224,6 +224,7 @@ impl ClientRun<'_> {
                     ))
                 }
             }
+            ServerAction::Exchange { pattern, requested, timeout } => self.exchange(pattern, requested, *timeout).await,
             ServerAction::Forget { names } => {
                 for name in names {
                     self.vars.unset(name);
@@ -405,6 +406,73 @@ impl ClientRun<'_> {
 
     /// Driver events, in order (or any order): events of other kinds are passed over and
     /// left for later steps; an event of an expected kind that matches no alternative fails.
+    /// A shortcut's SUBSCRIBE / UNSUBSCRIBE: the filters asked for in any order, each with
+    /// its QoS; the answer's codes follow the packet's order.
+    async fn exchange(
+        &mut self,
+        pattern: &PacketPattern,
+        requested: &[(String, Option<u8>, u8)],
+        timeout: f64,
+    ) -> Result<(), StepFailure> {
+        let received = self.expect(&[vec![pattern.clone()]], false, timeout, false, &[]).await?;
+        let Some(packet) = received.first() else { return Ok(()) };
+        let list = |name: &str| match packet.fields.get(name) {
+            Some(crate::observed::Value::List(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        let filters = list("filters");
+        let qos = list("qos");
+        let mut wanted: Vec<(String, Option<u8>, u8)> = requested
+            .iter()
+            .map(|(f, q, c)| Ok((self.vars.expand(f)?, *q, *c)))
+            .collect::<Result<_, String>>()
+            .map_err(|e| StepFailure::with(OutcomeKind::Error, e))?;
+        let describe_wanted = wanted
+            .iter()
+            .map(|(f, q, _)| q.map_or_else(|| f.clone(), |q| format!("{f} (QoS {q})")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut codes = Vec::new();
+        for (index, filter) in filters.iter().enumerate() {
+            let crate::observed::Value::Str(filter) = filter else { continue };
+            let asked = match qos.get(index) {
+                Some(crate::observed::Value::Int(q)) => u8::try_from(*q).ok(),
+                _ => None,
+            };
+            let found = wanted.iter().position(|(f, q, _)| f == filter && (q.is_none() || *q == asked));
+            match found {
+                Some(position) => codes.push(wanted.remove(position).2),
+                None => {
+                    return Err(StepFailure::fail(
+                        format!("the {} does not carry the filters asked for", pattern.kinds.join("/")),
+                        Some(format!("the filters {describe_wanted}, in any order")),
+                        Some(packet.to_string()),
+                    ));
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            return Err(StepFailure::fail(
+                format!("the {} leaves out filters asked for", pattern.kinds.join("/")),
+                Some(format!("the filters {describe_wanted}, in any order")),
+                Some(packet.to_string()),
+            ));
+        }
+        let packet_id = packet.int("packet_id").unwrap_or_default();
+        self.vars.set("sub", packet_id.to_string());
+        let kind =
+            if pattern.kinds.iter().any(|k| k == "SUBSCRIBE") { PacketType::SubAck } else { PacketType::UnsubAck };
+        let answer = ServerPacket::Ack {
+            kind,
+            packet_id: IntSpec::Literal(packet_id),
+            reason_codes: codes,
+            properties: Vec::new(),
+        };
+        let bytes = self.encode(&answer)?;
+        let _ = self.connection()?.send(&bytes).await;
+        Ok(())
+    }
+
     async fn expect_events(
         &mut self,
         events: &[Vec<PacketPattern>],
