@@ -202,9 +202,9 @@ func (d *driver) handle(c command) (string, string) {
 		}
 		complete(id, token, "subscribed", func() map[string]interface{} {
 			result := token.(*mqtt.SubscribeToken).Result()
-			codes := []byte{}
+			codes := []int{}
 			for _, f := range order {
-				codes = append(codes, result[f])
+				codes = append(codes, int(result[f]))
 			}
 			return map[string]interface{}{"reason_codes": codes}
 		})
@@ -218,7 +218,9 @@ func (d *driver) handle(c command) (string, string) {
 		complete(id, token, "unsubscribed", nil)
 	case "disconnect":
 		go func() {
-			d.client.Disconnect(0)
+			// The library's own examples quiesce 250 ms: with 0 the DISCONNECT it queued
+			// is dropped when it closes the connection at once.
+			d.client.Disconnect(250)
 			emit(map[string]interface{}{"event": "disconnected", "id": id})
 		}()
 	default:
