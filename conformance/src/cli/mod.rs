@@ -44,6 +44,7 @@ Examples:
       --report json=report.json --report junit=junit.xml --report md=report.md --report html=report.html
   mqttkit-conformance --list --only qos                 list the scenarios tagged qos
   mqttkit-conformance --coverage                        which statements the scenarios cover
+  mqttkit-conformance client [DRIVER]                   check a client library instead (client --help)
 
 Exit status: 0 something was checked and no MUST scenario failed; 1 a MUST scenario failed;
 2 bad arguments, scenario files or a selector that matches nothing; 3 broker unreachable or
