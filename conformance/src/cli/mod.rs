@@ -168,7 +168,14 @@ fn usage(message: impl std::fmt::Display) -> i32 {
 
 /// Run the command line; returns the exit status.
 pub async fn main_with(args: Args) -> i32 {
-    // Ctrl-C: the first ends the run with a partial report, the second aborts.
+    interruptible(|cancel| run_command(args, cancel)).await
+}
+
+/// Run `command` with Ctrl-C handling: the first ends the run with a partial report (the
+/// token is cancelled), the second aborts.
+pub(crate) async fn interruptible<F: std::future::Future<Output = i32>>(
+    command: impl FnOnce(tokio_util::sync::CancellationToken) -> F,
+) -> i32 {
     let cancel = tokio_util::sync::CancellationToken::new();
     let interrupt = {
         let cancel = cancel.clone();
@@ -182,7 +189,7 @@ pub async fn main_with(args: Args) -> i32 {
             }
         })
     };
-    let status = run_command(args, cancel).await;
+    let status = command(cancel).await;
     interrupt.abort();
     status
 }

@@ -129,22 +129,7 @@ fn usage(message: impl std::fmt::Display) -> i32 {
 
 /// Run the client mode; returns the exit status.
 pub async fn main_with(args: ClientArgs) -> i32 {
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let interrupt = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing with a partial report (Ctrl-C again to abort)");
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(exit::INTERRUPTED);
-                }
-            }
-        })
-    };
-    let status = run_command(args, cancel).await;
-    interrupt.abort();
-    status
+    crate::cli::interruptible(|cancel| run_command(args, cancel)).await
 }
 
 /// Start the driver once to learn the library and the versions it speaks.

@@ -470,20 +470,7 @@ fn parse_step(
     };
     let mut fields = Fields::new(table);
     let _ = fields.get(action);
-    let step_versions = match fields.get("versions") {
-        None => None,
-        Some(toml::Value::Array(items)) => {
-            let parsed: Vec<Version> = items
-                .iter()
-                .map(|v| v.as_str().ok_or("`versions` entries must be strings".to_owned())?.parse::<Version>())
-                .collect::<Result<_, _>>()?;
-            if let Some(v) = parsed.iter().find(|v| !versions.contains(v)) {
-                return Err(format!("step restricted to {v}, which the scenario does not run under"));
-            }
-            Some(parsed)
-        }
-        Some(_) => return Err("`versions` must be a list like [\"5.0\"]".into()),
-    };
+    let step_versions = parse::step_versions(&mut fields, versions)?;
     let note = fields.string("note")?;
     let precondition = fields.boolean("precondition", false)?;
     let make = |action: ServerAction, precondition_: bool| ServerStep {

@@ -222,6 +222,24 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A step's `versions = ["5.0"]`: the versions (of the scenario's) it applies to.
+pub(crate) fn step_versions(fields: &mut Fields<'_>, versions: &[Version]) -> Result<Option<Vec<Version>>, String> {
+    match fields.get("versions") {
+        None => Ok(None),
+        Some(toml::Value::Array(items)) => {
+            let parsed: Vec<Version> = items
+                .iter()
+                .map(|v| v.as_str().ok_or("`versions` entries must be strings".to_owned())?.parse::<Version>())
+                .collect::<Result<_, _>>()?;
+            if let Some(v) = parsed.iter().find(|v| !versions.contains(v)) {
+                return Err(format!("step restricted to {v}, which the scenario does not run under"));
+            }
+            Ok(Some(parsed))
+        }
+        Some(_) => Err("`versions` must be a list like [\"5.0\"]".into()),
+    }
+}
+
 pub(crate) fn int_spec(value: &toml::Value) -> Result<IntSpec, String> {
     match value {
         toml::Value::Integer(i) => u64::try_from(*i).map(IntSpec::Literal).map_err(|_| format!("{i} is negative")),
@@ -371,20 +389,7 @@ impl StepParser {
             many => return Err(format!("a step has one action, this one has {}", many.join(" and "))),
         };
         let mut fields = Fields::new(table);
-        let step_versions = match fields.get("versions") {
-            None => None,
-            Some(toml::Value::Array(items)) => {
-                let parsed: Vec<Version> = items
-                    .iter()
-                    .map(|v| v.as_str().ok_or("`versions` entries must be strings".to_owned())?.parse::<Version>())
-                    .collect::<Result<_, _>>()?;
-                if let Some(v) = parsed.iter().find(|v| !versions.contains(v)) {
-                    return Err(format!("step restricted to {v}, which the scenario does not run under"));
-                }
-                Some(parsed)
-            }
-            Some(_) => return Err("`versions` must be a list like [\"5.0\"]".into()),
-        };
+        let step_versions = step_versions(&mut fields, versions)?;
         let note = fields.string("note")?;
         let target = match fields.get(action_name) {
             Some(toml::Value::String(s)) => Some(s.clone()),
