@@ -457,11 +457,24 @@ async fn main() {
         let result: Result<(), String> = match (name.as_str(), &client) {
             ("plan", _) => Ok(()),
             ("connect", None) => {
-                let connected = if c.get("version").and_then(Value::as_str) == Some("5.0") {
-                    connect_v5(&c, out.clone(), Arc::clone(&shared))
-                } else {
-                    connect_v4(&c, out.clone(), Arc::clone(&shared))
-                };
+                // rumqttc refuses some option combinations by panicking (an empty client id
+                // with clean session off): that is the library refusing the command.
+                let (out, shared, command) = (out.clone(), Arc::clone(&shared), c.clone());
+                let connected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    if command.get("version").and_then(Value::as_str) == Some("5.0") {
+                        connect_v5(&command, out, shared)
+                    } else {
+                        connect_v4(&command, out, shared)
+                    }
+                }))
+                .unwrap_or_else(|panic| {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(format!("rumqttc panicked: {why}"))
+                });
                 connected.map(|made| client = Some(made))
             }
             ("connect", Some(_)) => Err("unsupported: one connect per client".into()),
@@ -477,6 +490,9 @@ async fn main() {
             ("unsubscribe", Some(cl)) => {
                 shared.lock().unwrap().unsubscribes.push_back(id.clone());
                 unsubscribe(cl, &c).await
+            }
+            ("disconnect", Some(_)) if num(&c, "reason_code").unwrap_or(0) != 0 => {
+                Err("unsupported: rumqttc's disconnect() takes no reason code".into())
             }
             ("disconnect", Some(cl)) => {
                 shared.lock().unwrap().disconnect = Some(id.clone());
