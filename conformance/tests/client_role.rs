@@ -221,3 +221,44 @@ fn client_scenarios_cite_only_statements_binding_a_client_and_cover_most_observa
         );
     }
 }
+
+#[test]
+fn client_profiles_name_scenarios_that_cite_their_statements() {
+    let catalogue = Catalogue::embedded().expect("catalogue");
+    let all = scenarios();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("conformance/clients") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let profile = Profile::load(&path).expect("a valid client profile");
+        assert!(profile.unknown_statements(&catalogue).is_empty(), "{}", path.display());
+        for deviation in &profile.deviations {
+            let id = deviation.scenario.as_deref().expect("client deviations name their scenario");
+            let scenario =
+                all.iter().find(|s| s.meta.id == id).unwrap_or_else(|| panic!("{}: no scenario {id}", path.display()));
+            let statement = deviation.statement.as_deref().expect("client deviations name their statement");
+            let versions: Vec<Version> = if deviation.versions.is_empty() {
+                scenario.meta.versions.clone()
+            } else {
+                deviation.versions.iter().map(|v| v.parse().expect("version")).collect()
+            };
+            for version in versions {
+                assert!(
+                    scenario.meta.statements_for(version).iter().any(|s| s == statement),
+                    "{}: {id} does not cite {statement} under MQTT {version}",
+                    path.display()
+                );
+            }
+            assert!(
+                deviation.evidence.as_deref().is_some_and(|e| e.contains("trace")),
+                "{}: {id} needs evidence",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "client deviations checked: {checked}");
+}
