@@ -328,6 +328,8 @@ pub fn describe_code(kind: &str, version: Option<Version>, code: u64) -> String 
 impl Observed {
     fn describe_field(&self, name: &str, value: &Value) -> String {
         match (name, value) {
+            // A CONNECT's password is matched against, never printed (traces end up in reports).
+            ("password", Value::Bytes(bytes)) => format!("<{} bytes, not shown>", bytes.len()),
             ("reason_code", Value::Int(code)) => describe_code(&self.kind, self.version, *code),
             ("return_code", Value::Int(code)) => describe_code("CONNACK", Some(Version::V3_1_1), *code),
             ("reason_codes", Value::List(codes)) => {
