@@ -238,7 +238,16 @@ impl Link {
                 self.st.begin_close();
                 continue;
             }
-            if self.st.publish_due(now) || self.st.close_transport {
+            if self.st.publish_due(now) {
+                // Write the batch, then let the other connections of this thread run (a
+                // flat-out publisher must not starve the subscribers it feeds).
+                if !self.flush().await {
+                    return;
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            if self.st.close_transport {
                 continue;
             }
             let wake = self.st.next_wake(now);
@@ -352,9 +361,18 @@ impl State {
                     self.ctx.stats.errors.add(&format!("publish: {e}"));
                 }
                 Event::Subscribed { result, .. } => self.subscribed(result),
-                Event::Connection(ConnectionEvent::Connected(_)) => self.connected(),
-                Event::Connection(ConnectionEvent::ConnectionLost { reason }) => self.lost(&reason.to_string()),
-                Event::Connection(ConnectionEvent::Closed(_)) => self.phase = Phase::Done,
+                Event::Connection(event) => {
+                    // `-d`: connection events on stderr.
+                    if let Some(handler) = &self.core.options().on_event {
+                        handler(&event);
+                    }
+                    match event {
+                        ConnectionEvent::Connected(_) => self.connected(),
+                        ConnectionEvent::ConnectionLost { reason } => self.lost(&reason.to_string()),
+                        ConnectionEvent::Closed(_) => self.phase = Phase::Done,
+                        _ => {}
+                    }
+                }
                 Event::CloseTransport => self.close_transport = true,
                 _ => {}
             }
