@@ -47,7 +47,7 @@ enum Scenario {
     /// --broker-pid the broker's memory per connection and after they close.
     Conn(ConnScenario),
     /// N publishers (topic pattern with %i for the publisher's index).
-    Pub(PubScenario),
+    Pub(TrafficScenario),
     /// N subscribers, counting and timing what arrives.
     Sub(SubScenario),
     /// Point-to-point: N publishers → N subscribers, publisher i to subscriber i on topic i.
@@ -137,18 +137,6 @@ struct ConnScenario {
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
-struct PubScenario {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(flatten)]
-    publish: PublishArgs,
-    /// Topic (%i: the publisher's index).
-    #[arg(short = 't', long, default_value = "bench/%i")]
-    topic: String,
-}
-
-#[derive(Debug, Args)]
-#[command(disable_help_flag = true)]
 struct SubScenario {
     #[command(flatten)]
     common: CommonArgs,
@@ -173,21 +161,23 @@ struct TrafficScenario {
     common: CommonArgs,
     #[command(flatten)]
     publish: PublishArgs,
-    /// Topic (p2p: %i is the pair's index) [default: p2p bench/%i, fan-out bench/fan-out].
+    /// Publishers' topic (%i: the publisher's index) [default: bench/%i; fan-out:
+    /// bench/fan-out].
     #[arg(short = 't', long)]
     topic: Option<String>,
+}
+
+impl TrafficScenario {
+    fn topic(&self) -> String {
+        self.topic.clone().unwrap_or_else(|| "bench/%i".into())
+    }
 }
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 struct FanInScenario {
     #[command(flatten)]
-    common: CommonArgs,
-    #[command(flatten)]
-    publish: PublishArgs,
-    /// Publishers' topic (%i: the publisher's index).
-    #[arg(short = 't', long, default_value = "bench/%i")]
-    topic: String,
+    traffic: TrafficScenario,
     /// Subscribers' filter (a wildcard matching every publisher's topic).
     #[arg(long, default_value = "bench/#")]
     filter: String,
@@ -270,7 +260,7 @@ fn plan(args: &BenchArgs) -> Result<(Plan, &CommonArgs), Exit> {
         }
         Scenario::Pub(s) => {
             let mut plan = s.common.plan("pub")?;
-            plan.publishers = Some(s.publish.publishers(s.common.clients(1), s.topic.clone()));
+            plan.publishers = Some(s.publish.publishers(s.common.clients(1), s.topic()));
             s.publish.apply(&mut plan)?;
             (plan, &s.common)
         }
@@ -284,7 +274,7 @@ fn plan(args: &BenchArgs) -> Result<(Plan, &CommonArgs), Exit> {
         Scenario::P2p(s) => {
             let mut plan = s.common.plan("p2p")?;
             let n = s.common.clients(1);
-            let topic = s.topic.clone().unwrap_or_else(|| "bench/%i".into());
+            let topic = s.topic();
             if n > 1 && !topic.contains("%i") {
                 return Err(Exit::usage("p2p needs %i in the topic: one topic per pair"));
             }
@@ -307,16 +297,17 @@ fn plan(args: &BenchArgs) -> Result<(Plan, &CommonArgs), Exit> {
             s.publish.apply(&mut plan)?;
             (plan, &s.common)
         }
-        Scenario::FanIn(s) => {
+        Scenario::FanIn(fan_in) => {
+            let s = &fan_in.traffic;
             let mut plan = s.common.plan("fan-in")?;
-            let filter = match &s.shared {
-                Some(group) => format!("$share/{group}/{}", s.filter),
-                None => s.filter.clone(),
+            let filter = match &fan_in.shared {
+                Some(group) => format!("$share/{group}/{}", fan_in.filter),
+                None => fan_in.filter.clone(),
             };
-            plan.subscribers = Some(Subscribers::new(s.subscribers, filter, s.publish.qos));
-            plan.publishers = Some(s.publish.publishers(s.common.clients(100), s.topic.clone()));
+            plan.subscribers = Some(Subscribers::new(fan_in.subscribers, filter, s.publish.qos));
+            plan.publishers = Some(s.publish.publishers(s.common.clients(100), s.topic()));
             // A shared subscription delivers each message once; a plain one to everyone.
-            let per = if s.shared.is_some() { 1 } else { s.subscribers as u64 };
+            let per = if fan_in.shared.is_some() { 1 } else { fan_in.subscribers as u64 };
             plan.expected = Expected::PerPublication(per);
             s.publish.apply(&mut plan)?;
             (plan, &s.common)
@@ -334,10 +325,9 @@ impl BenchArgs {
     fn common(&self) -> &CommonArgs {
         match &self.scenario {
             Scenario::Conn(s) => &s.common,
-            Scenario::Pub(s) => &s.common,
             Scenario::Sub(s) => &s.common,
-            Scenario::P2p(s) | Scenario::FanOut(s) => &s.common,
-            Scenario::FanIn(s) => &s.common,
+            Scenario::Pub(s) | Scenario::P2p(s) | Scenario::FanOut(s) => &s.common,
+            Scenario::FanIn(s) => &s.traffic.common,
         }
     }
 }
