@@ -72,6 +72,7 @@ run() {
     if [ "$rc" != 0 ] && { [ "$name" = embedded ] || [ -n "$profile" ]; }; then status=1; fi
     local profile_label=${profile:+${profile#conformance/}}
     [ "$name" != embedded ] || profile_label="(built-in)"
+    [ -n "$profile_label" ] || profile_label=-  # tabs around an empty field would collapse
     printf '%s\t%s\t%s\t%s\n' "$file" "$label" "$profile_label" "$rc" >>"$runs_file"
 }
 
@@ -108,42 +109,26 @@ for broker in $brokers; do
     esac
 done
 
-python3 - "$out" "${1:-}" <<'PY'
-import collections, datetime, json, re, sys
-out, mode = sys.argv[1], sys.argv[2]
-kinds = ["pass", "fail", "skip", "known-deviation", "inconclusive", "error"]
-runs = [line.rstrip("\n").split("\t") for line in open(f"{out}/runs.tsv") if line.strip()]
-reports = [(label, profile, json.load(open(f"{out}/{file}.json"))) for file, label, profile, _ in runs]
-# Outcome kinds a newer runner may add get their own columns rather than disappearing.
-for _, _, report in reports:
-    for result in report["results"]:
-        if result["outcome"]["kind"] not in kinds:
-            kinds.append(result["outcome"]["kind"])
-rows = []
-for label, profile, report in reports:
-    counts = collections.defaultdict(collections.Counter)
-    for result in report["results"]:
-        counts[result["version"]][result["outcome"]["kind"]] += 1
-    coverage = {c["version"]: f'{c["observable_covered"]}/{c["observable_total"]}' for c in report["coverage"]}
-    profile_cell = (f"`{profile}`" if profile.endswith(".toml") else profile) if profile else "—"
-    for version in sorted(counts):
-        c = counts[version]
-        rows.append(f"| {label} | {version} | {profile_cell} | " + " | ".join(str(c.get(k, 0)) for k in kinds)
-                    + f" | {coverage.get(version, '')} |")
-headers = [k.replace("-", " ") for k in kinds]
-table = "\n".join([
-    f"Generated {datetime.date.today()} by `conformance/compat.sh --readme` (scenarios run once per version;"
-    " each real broker freshly started on 127.0.0.1 by `conformance/peers/peer.sh`).",
-    "",
-    "| broker | version | profile | " + " | ".join(headers) + " | observable statements covered |",
-    "|---|---|---|" + "---|" * len(headers) + "---|",
-    *rows,
-])
-print(table)
-if mode == "--readme":
-    readme = open("README.md").read()
-    new = re.sub(r"(<!-- compat:begin -->\n).*?(\n<!-- compat:end -->)", lambda m: m.group(1) + table + m.group(2), readme, flags=re.S)
-    open("README.md", "w").write(new)
+# The table (README) and the statements x brokers matrix (compat.html), from the JSON reports.
+matrix_args=()
+while IFS=$'\t' read -r file label profile _; do
+    name=$label
+    case "$profile" in -|"(built-in)") ;; *) name+=" + profile" ;; esac
+    matrix_args+=("$name=$out/$file.json")
+done <"$runs_file"
+cargo build --release -q -p mqttkit-conformance --bin compat-matrix
+target/release/compat-matrix --html "$out/compat.html" --markdown "$out/compat.md" "${matrix_args[@]}"
+table="Generated $(date -u +%F) by \`conformance/compat.sh --readme\` on $(nproc) cores (scenarios run once per version; each real broker freshly started on 127.0.0.1 by \`conformance/peers/peer.sh\`; \"+ profile\" rows use \`conformance/brokers/NAME.toml\`).
+
+$(cat "$out/compat.md")"
+echo "$table"
+if [ "${1:-}" = --readme ]; then
+    TABLE="$table" python3 - <<'PY'
+import os, re
+readme = open("README.md").read()
+table = os.environ["TABLE"]
+readme = re.sub(r"(<!-- compat:begin -->\n).*?(\n<!-- compat:end -->)", lambda m: m.group(1) + table + m.group(2), readme, flags=re.S)
+open("README.md", "w").write(readme)
 PY
-python3 conformance/compat_matrix.py "$out"
+fi
 exit "$status"

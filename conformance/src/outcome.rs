@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::scenario::Level;
 use crate::version::Version;
 
 /// The kind of verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutcomeKind {
     /// Every expectation was met.
@@ -51,7 +51,7 @@ impl fmt::Display for OutcomeKind {
 }
 
 /// A verdict with its explanation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
     /// Kind.
     pub kind: OutcomeKind,
@@ -85,7 +85,7 @@ impl Outcome {
 }
 
 /// Direction of a trace entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// Runner to broker.
@@ -97,7 +97,7 @@ pub enum Direction {
 }
 
 /// One line of a packet trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceEntry {
     /// Milliseconds since the scenario started.
     pub at_ms: u64,
@@ -108,7 +108,7 @@ pub struct TraceEntry {
     /// Decoded form or event description.
     pub summary: String,
     /// Bytes on the wire, hex.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hex: String,
 }
 
@@ -128,7 +128,7 @@ impl fmt::Display for TraceEntry {
 }
 
 /// One earlier attempt of a scenario whose verdict was re-checked (see `--confirm`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     /// Whether no other scenario was in flight during this attempt.
     pub alone: bool,
@@ -139,7 +139,7 @@ pub struct Attempt {
 }
 
 /// The result of one scenario under one version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioResult {
     /// Scenario id.
     pub id: String,
@@ -163,7 +163,7 @@ pub struct ScenarioResult {
     pub source: String,
     /// Every attempt when the verdict was re-checked (the first attempt first); empty when
     /// the scenario ran once.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
 }
 
@@ -176,7 +176,7 @@ impl ScenarioResult {
 }
 
 /// Which scenarios cover one statement, and how they fared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatementCoverage {
     /// Statement id.
     pub id: String,
@@ -193,7 +193,7 @@ pub struct StatementCoverage {
 }
 
 /// Coverage of one version's catalogue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VersionCoverage {
     /// Version.
     pub version: Version,
@@ -206,7 +206,7 @@ pub struct VersionCoverage {
 }
 
 /// The broker stopped answering during the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerStopped {
     /// The scenario run (`id [version]`) whose liveness check found the broker gone.
     pub noticed_by: String,
@@ -219,7 +219,7 @@ pub struct BrokerStopped {
 }
 
 /// Whether the broker speaks a protocol version, as the probe found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Support {
     /// It accepted a CONNECT of this version.
@@ -233,7 +233,7 @@ pub enum Support {
 }
 
 /// What the probe learned about one protocol version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionSupport {
     /// The version.
     pub version: Version,
@@ -246,7 +246,7 @@ pub struct VersionSupport {
 }
 
 /// Everything a report needs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// Runner name and version.
     pub runner: String,
@@ -278,7 +278,7 @@ pub struct RunReport {
 }
 
 /// The run's overall verdict: the exit status and one line saying why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Process exit status (see [`exit`]).
     pub exit_code: i32,

@@ -49,7 +49,7 @@ pub struct ProbeReport {
 }
 
 /// A reason to stop before any scenario.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// What is wrong.
     pub message: String,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use console::style;
 
-use super::{failure_text, grouped_counts, trace_text};
+use super::{digest, failure_text, grouped_counts, trace_text};
 use crate::outcome::{OutcomeKind, RunReport, ScenarioResult, Support, VersionCoverage, VersionSupport};
 use crate::scenario::Scenario;
 
@@ -26,17 +26,11 @@ pub fn versions(versions: &[VersionSupport], selected: &[Scenario]) -> String {
     let mut out = String::new();
     for v in versions {
         let runs = selected.iter().filter(|s| s.versions.contains(&v.version)).count();
-        let status = match v.support {
-            Support::Supported => style("supported".to_owned()).green().to_string(),
-            Support::Unsupported => style(format!("does not support MQTT {}", v.version)).yellow().to_string(),
-            Support::NeedsCredentials => style("refused: credentials needed".to_owned()).yellow().to_string(),
-            Support::Refused => style("refused".to_owned()).yellow().to_string(),
-        };
+        let words = digest::support_words(v);
+        let status = if v.support == Support::Supported { style(words).green() } else { style(words).yellow() };
         let consequence = match (v.selected, v.support) {
-            (false, _) => " (not selected)".to_owned(),
             (true, Support::Supported) => String::new(),
-            (true, Support::Unsupported) => format!("; its {runs} scenarios are skipped"),
-            (true, _) => format!("; its {runs} scenarios are not run"),
+            _ => format!(" ({})", digest::support_consequence(v, runs)),
         };
         let _ = writeln!(out, "  MQTT {:<6} {status}: {}{consequence}", v.version.label(), v.evidence);
     }
@@ -83,15 +77,11 @@ pub fn summary(report: &RunReport, verbose: bool) -> String {
             let _ = writeln!(out, "\n{}", result_line(r, true));
         }
     }
-    let mut skips: BTreeMap<String, usize> = BTreeMap::new();
-    for r in report.results.iter().filter(|r| r.outcome.kind == OutcomeKind::Skip) {
-        let reason = r.outcome.reason.clone().unwrap_or_default();
-        *skips.entry(format!("[{}] {reason}", r.version)).or_default() += 1;
-    }
+    let skips = digest::skip_groups(&report.results);
     if !skips.is_empty() {
         let _ = writeln!(out, "\n{}", style("Skipped").bold());
-        for (reason, n) in &skips {
-            let _ = writeln!(out, "  {n:>4} × {reason}");
+        for group in &skips {
+            let _ = writeln!(out, "  {:>4} × [{}] {}", group.count(), group.versions_text(), group.reason);
         }
     }
     if let Some(stopped) = &report.broker_stopped {

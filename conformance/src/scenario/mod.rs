@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 use include_dir::{Dir, include_dir};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Catalogue;
 use crate::matcher::{PacketPattern, ValuePattern};
@@ -20,7 +20,7 @@ pub use parse::parse_scenario;
 static BUILT_IN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
 
 /// The strength of the obligation a scenario checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Level {
     /// MUST / MUST NOT.
     #[serde(rename = "MUST")]
