@@ -63,9 +63,9 @@ THROUGHPUT = [
     ("p2p-q0", "1→1 QoS 0, flat out"),
     ("p2p-q1", "1→1 QoS 1, flat out"),
     ("p2p-q2", "1→1 QoS 2, flat out"),
-    ("fanout100-q0", "fan-out 1→100 QoS 0"),
+    ("fanout100-q0", "fan-out 1→100 QoS 0, burst of 10,000"),
     ("fanout100-q1", "fan-out 1→100 QoS 1"),
-    ("fanout1000-q0", "fan-out 1→1,000 QoS 0"),
+    ("fanout1000-q0", "fan-out 1→1,000 QoS 0, burst of 1,000"),
     ("fanout1000-q1", "fan-out 1→1,000 QoS 1"),
     ("fanin100-q1", "fan-in 100→1 (bench/#) QoS 1"),
     ("fanin100-shared-q1-v5", "fan-in 100→$share (2 subscribers) QoS 1, 5.0"),
@@ -172,7 +172,7 @@ def generator_note(runs, brokers):
     if not parts:
         return ""
     return (
-        "The generator (one thread) spent per delivery, median over the flat-out scenarios: "
+        "The generator spent per delivery, median over the flat-out scenarios: "
         + "; ".join(parts)
         + ". Per scenario, with each side's CPU utilisation: [`client-ref/bench/RESULTS.md`](client-ref/bench/RESULTS.md)."
     )
@@ -243,7 +243,8 @@ def header(meta):
         f"Measured {meta.get('date', '?')} on {meta.get('cpu', '?')} ({meta.get('cores', '?')} cores, shared; "
         f"load average {meta.get('load_at_start', '?')} at the start), {meta.get('rustc', '')}; "
         f"{', '.join(versions)}; each broker with its defaults, a fresh process per run, on 127.0.0.1; "
-        f"`mqttkit bench` with one thread, 64-byte payloads, publishers' window 20, MQTT 3.1.1 unless noted; "
+        f"`mqttkit bench` (publishers on one thread, subscribers on another), 64-byte payloads, publishers' window 20, "
+        f"flat out for 5 s unless noted, MQTT 3.1.1 unless noted; "
         f"{rounds} interleaved round{'s' if rounds != '1' else ''}, medians."
         + (" **Quick smoke run: not a measurement.**" if meta.get("quick") == "1" else "")
     )

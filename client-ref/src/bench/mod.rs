@@ -1,7 +1,9 @@
 //! A load generator for MQTT brokers (the engine of `mqttkit bench`): many connections
-//! on one tokio runtime, each a sans-IO [`crate::core::Core`] driven by its own small
-//! task, with the scenarios of EMQ's Open MQTT Benchmark Suite built from three roles:
-//! idle connections, subscribers and publishers.
+//! on the caller's tokio runtime, each a sans-IO [`crate::core::Core`] driven by its own
+//! small task, with the scenarios of EMQ's Open MQTT Benchmark Suite built from three
+//! roles: idle connections, subscribers and publishers. When a run has both publishers and
+//! subscribers, the subscribers run on a thread of their own (a current-thread runtime),
+//! so that flat-out publishers cannot starve them.
 //!
 //! A run connects the subscribers (and waits for their SUBACK), then the publishers, at a
 //! connection rate with a bounded number of handshakes in progress; starts every publisher

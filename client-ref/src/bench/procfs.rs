@@ -4,12 +4,27 @@
 use std::time::Duration;
 
 /// One reading of a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
     /// CPU time (user + system) of all its threads so far.
     pub cpu: Duration,
     /// Resident set size in KiB.
     pub rss_kib: u64,
+    /// CPU time of each thread (id, time), where schedstat is available.
+    pub threads: Vec<(u32, Duration)>,
+}
+
+impl Sample {
+    /// The largest share of `wall` one thread spent on the CPU since `earlier` (1.0: a
+    /// thread busy all the time), if threads were read.
+    pub fn busiest_thread_since(&self, earlier: &Self, wall: Duration) -> Option<f64> {
+        if wall.is_zero() || self.threads.is_empty() {
+            return None;
+        }
+        let before = |tid: u32| earlier.threads.iter().find(|(t, _)| *t == tid).map_or(Duration::ZERO, |(_, d)| *d);
+        let busiest = self.threads.iter().map(|&(tid, cpu)| cpu.saturating_sub(before(tid))).max()?;
+        Some(busiest.as_secs_f64() / wall.as_secs_f64())
+    }
 }
 
 /// Read `/proc/PID`: `None` if the process does not exist (or this is not Linux).
@@ -21,8 +36,9 @@ pub struct Sample {
 pub fn sample(pid: u32) -> Option<Sample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss_kib = parse_status_rss(&status)?;
-    let cpu = schedstat_cpu(pid).or_else(|| stat_cpu(pid))?;
-    Some(Sample { cpu, rss_kib })
+    let threads = threads_cpu(pid).unwrap_or_default();
+    let cpu = if threads.is_empty() { stat_cpu(pid)? } else { threads.iter().map(|(_, d)| *d).sum() };
+    Some(Sample { cpu, rss_kib, threads })
 }
 
 /// The generator's own process.
@@ -30,18 +46,17 @@ pub fn own() -> Option<Sample> {
     sample(std::process::id())
 }
 
-fn schedstat_cpu(pid: u32) -> Option<Duration> {
-    let mut nanos: u64 = 0;
-    let mut any = false;
+fn threads_cpu(pid: u32) -> Option<Vec<(u32, Duration)>> {
+    let mut threads = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else { continue };
         // A thread may exit between listing and reading.
         let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
         if let Some(run) = text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
-            nanos = nanos.saturating_add(run);
-            any = true;
+            threads.push((tid, Duration::from_nanos(run)));
         }
     }
-    any.then(|| Duration::from_nanos(nanos))
+    Some(threads)
 }
 
 /// Clock ticks per second of `stat`'s times (USER_HZ, 100 on Linux).
@@ -100,5 +115,20 @@ mod tests {
         let second = own().expect("/proc/self");
         assert!(second.cpu > first.cpu, "{first:?} then {second:?}");
         assert!(second.rss_kib > 0);
+        let busiest = second.busiest_thread_since(&first, start.elapsed()).expect("schedstat");
+        assert!(busiest > 0.0 && busiest <= 1.5, "{busiest}");
+    }
+
+    #[test]
+    fn the_busiest_thread_counts_new_threads_whole() {
+        let at = |threads: Vec<(u32, u64)>| Sample {
+            cpu: Duration::ZERO,
+            rss_kib: 1,
+            threads: threads.into_iter().map(|(t, ms)| (t, Duration::from_millis(ms))).collect(),
+        };
+        let before = at(vec![(1, 500), (2, 100)]);
+        let after = at(vec![(1, 900), (2, 200), (3, 700)]);
+        assert_eq!(after.busiest_thread_since(&before, Duration::from_secs(1)), Some(0.7));
+        assert_eq!(after.busiest_thread_since(&before, Duration::ZERO), None);
     }
 }

@@ -73,6 +73,9 @@ pub struct ProcessUsage {
     pub cpu_seconds: f64,
     /// Wall-clock seconds of the window.
     pub wall_seconds: f64,
+    /// The busiest thread's share of the window (1.0: always on a CPU), where per-thread
+    /// times could be read.
+    pub busiest_thread: Option<f64>,
     /// Resident memory at the start of the window, KiB.
     pub rss_start_kib: u64,
     /// At its end.
@@ -97,6 +100,7 @@ impl ProcessUsage {
             "pid": self.pid,
             "cpu_s": round3(self.cpu_seconds),
             "cpu_utilisation": round3(self.utilisation()),
+            "busiest_thread_utilisation": self.busiest_thread.map(round3),
             "cpu_us_per_message": self.cpu_us_per(messages).map(round3),
             "cpu_s_per_100k_messages": self.cpu_us_per(messages).map(|us| round3(us / 10.0)),
             "rss_kib_start": self.rss_start_kib,
@@ -231,18 +235,19 @@ impl Report {
         self.expected.filter(|&e| e > 0).map(|e| self.delivered as f64 * 100.0 / e as f64)
     }
 
-    /// Which side was probably the bottleneck: "generator" when its threads were at least
-    /// 90% busy, else "broker" when the broker used at least 90% of a core, else "neither".
+    /// Which side ran out of CPU: the broker when it used at least 90% of a core (or one
+    /// of its threads was 90% busy), the generator when one of its threads was 90% busy
+    /// (flat-out publishers keep theirs busy by design: then compare the broker's side).
     pub fn bottleneck(&self) -> &'static str {
-        let busy = |u: Option<ProcessUsage>, cores: f64| u.is_some_and(|u| u.utilisation() >= 0.9 * cores);
-        if busy(self.generator, self.threads.max(1) as f64) {
-            "generator"
-        } else if busy(self.broker, 1.0) {
-            "broker"
-        } else if self.broker.is_none() {
-            "unknown (no --broker-pid)"
-        } else {
-            "neither"
+        let busy = |u: Option<ProcessUsage>, cores: f64| {
+            u.is_some_and(|u| u.utilisation() >= 0.9 * cores || u.busiest_thread.is_some_and(|t| t >= 0.9))
+        };
+        match (busy(self.broker, 1.0), busy(self.generator, self.threads.max(1) as f64), self.broker.is_some()) {
+            (true, true, _) => "both (broker and a generator thread busy)",
+            (true, false, _) => "broker",
+            (false, true, _) => "generator",
+            (false, false, true) => "neither",
+            (false, false, false) => "unknown (no --broker-pid)",
         }
     }
 
@@ -363,9 +368,10 @@ impl Report {
         for (what, usage) in [("broker", self.broker), ("generator", self.generator)] {
             let Some(u) = usage else { continue };
             let per = u.cpu_us_per(messages).map(|us| format!(", {us:.2} µs/message")).unwrap_or_default();
+            let busiest = u.busiest_thread.map(|t| format!(", busiest thread {:.0}%", t * 100.0)).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{what:<12} CPU {:.2} s ({:.2} cores){per}, RSS {:.1} → {:.1} MiB (peak {:.1})",
+                "{what:<12} CPU {:.2} s ({:.2} cores{busiest}){per}, RSS {:.1} → {:.1} MiB (peak {:.1})",
                 u.cpu_seconds,
                 u.utilisation(),
                 u.rss_start_kib as f64 / 1024.0,

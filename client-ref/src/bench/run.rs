@@ -63,10 +63,46 @@ pub async fn run(
     });
     let permits = Arc::new(Semaphore::new(plan.connect_concurrency.max(1)));
     let monitor = Monitor::new(plan.broker_pid, epoch, progress);
-    let mut runner = Runner { plan, ctx, tasks: JoinSet::new(), permits, cancel: cancel_rx, monitor, spawned: 0 };
+    // Publishers and subscribers are separate clients in the benchmark suite's method: the
+    // subscribers get a thread of their own, so that flat-out publishers cannot starve them.
+    let subscriber_thread = match (&plan.subscribers, &plan.publishers) {
+        (Some(_), Some(_)) => Some(SubscriberThread::start().map_err(|e| format!("cannot start a thread: {e}"))?),
+        _ => None,
+    };
+    let mut runner =
+        Runner { plan, ctx, tasks: JoinSet::new(), permits, cancel: cancel_rx, monitor, spawned: 0, subscriber_thread };
     let report = runner.run(&address, &start_tx, &stop_tx).await;
+    if let Some(thread) = runner.subscriber_thread.take() {
+        thread.stop().await;
+    }
     canceller.abort();
     Ok(report)
+}
+
+/// A current-thread runtime on its own OS thread, for the subscribers.
+struct SubscriberThread {
+    handle: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SubscriberThread {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("bench-subscribers".into()).spawn(move || {
+            let _ = runtime.block_on(stopped);
+            // Dropped here, outside any async context.
+            drop(runtime);
+        })?;
+        Ok(Self { handle, stop, thread })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+    }
 }
 
 fn validate(plan: &Plan) -> Result<(), String> {
@@ -105,6 +141,7 @@ struct Runner<'p> {
     cancel: watch::Receiver<bool>,
     monitor: Monitor<'p>,
     spawned: u64,
+    subscriber_thread: Option<SubscriberThread>,
 }
 
 impl Runner<'_> {
@@ -159,7 +196,12 @@ impl Runner<'_> {
             };
             let mut options = self.plan.options.clone();
             options.client_id = format!("{}-{kind}-{i}", self.plan.options.client_id);
-            self.tasks.spawn(link::run(Arc::clone(&self.ctx), options, role(i), permit));
+            let role = role(i);
+            let task = link::run(Arc::clone(&self.ctx), options, role.clone(), permit);
+            match (&role, &self.subscriber_thread) {
+                (Role::Subscriber(_), Some(thread)) => self.tasks.spawn_on(task, &thread.handle),
+                _ => self.tasks.spawn(task),
+            };
             self.spawned += 1;
             self.monitor.tick(&self.ctx);
         }
@@ -225,8 +267,8 @@ impl Runner<'_> {
         if plan.subscribers.is_none() && plan.publishers.is_none() {
             // Idle connections: memory with them open, held, then after they close.
             window_start = setup_started;
-            broker_start = broker_before_setup;
-            own_start = self.monitor.own_at_start;
+            broker_start = broker_before_setup.clone();
+            own_start = self.monitor.own_at_start.clone();
             if going {
                 self.monitor.phase = "settling";
                 self.pause(plan.settle).await;
@@ -238,7 +280,7 @@ impl Runner<'_> {
                 self.monitor.phase = "settling";
                 self.pause(plan.settle).await;
                 let after = self.monitor.broker();
-                if let (Some(base), Some(idle), Some(after)) = (broker_before_setup, idle, after) {
+                if let (Some(base), Some(idle), Some(after)) = (&broker_before_setup, idle, after) {
                     memory = Some(IdleMemory {
                         baseline_kib: base.rss_kib,
                         idle_kib: idle.rss_kib,
@@ -272,12 +314,14 @@ impl Runner<'_> {
             Expected::Total(n) => Some(n),
             Expected::Unknown => None,
         };
+        let wall = window_end.saturating_duration_since(window_start);
         let usage = |pid: u32, a: Option<Sample>, b: Option<Sample>, peak: u64| {
             let (a, b) = (a?, b?);
             Some(ProcessUsage {
                 pid,
                 cpu_seconds: b.cpu.saturating_sub(a.cpu).as_secs_f64(),
-                wall_seconds: window_end.saturating_duration_since(window_start).as_secs_f64(),
+                wall_seconds: wall.as_secs_f64(),
+                busiest_thread: b.busiest_thread_since(&a, wall),
                 rss_start_kib: a.rss_kib,
                 rss_end_kib: b.rss_kib,
                 rss_peak_kib: peak.max(a.rss_kib).max(b.rss_kib),
@@ -302,7 +346,8 @@ impl Runner<'_> {
             subscribers: plan.subscribers.as_ref().map_or(0, |s| s.count),
             idle: plan.idle,
             rate_per_publisher: plan.publishers.as_ref().map_or(0.0, |p| p.rate),
-            threads: tokio::runtime::Handle::current().metrics().num_workers(),
+            threads: tokio::runtime::Handle::current().metrics().num_workers()
+                + usize::from(self.subscriber_thread.is_some()),
             attempted: Stats::get(&stats.attempted),
             connected: Stats::get(&stats.connected),
             setup_failed: Stats::get(&stats.setup_failed),
@@ -425,6 +470,7 @@ impl<'p> Monitor<'p> {
     fn new(broker_pid: Option<u32>, epoch: Instant, progress: &'p mut dyn FnMut(&str)) -> Self {
         let own = procfs::own();
         let broker = broker_pid.and_then(procfs::sample);
+        let (broker_peak, own_peak) = (broker.as_ref().map_or(0, |b| b.rss_kib), own.as_ref().map_or(0, |o| o.rss_kib));
         Self {
             progress,
             broker_pid,
@@ -434,16 +480,16 @@ impl<'p> Monitor<'p> {
             last_sent: 0,
             last_delivered: 0,
             last_broker: broker,
-            last_own: own,
+            last_own: own.clone(),
             own_at_start: own,
-            broker_peak: broker.map_or(0, |b| b.rss_kib),
-            own_peak: own.map_or(0, |o| o.rss_kib),
+            broker_peak,
+            own_peak,
         }
     }
 
     fn broker(&mut self) -> Option<Sample> {
         let sample = self.broker_pid.and_then(procfs::sample);
-        if let Some(s) = sample {
+        if let Some(s) = &sample {
             self.broker_peak = self.broker_peak.max(s.rss_kib);
         }
         sample
@@ -473,12 +519,12 @@ impl<'p> Monitor<'p> {
             stats.disconnects.total(),
         );
         let broker = self.broker();
-        if let (Some(a), Some(b)) = (self.last_broker, broker) {
+        if let (Some(a), Some(b)) = (&self.last_broker, &broker) {
             let cpu = b.cpu.saturating_sub(a.cpu).as_secs_f64() / secs;
             line.push_str(&format!("  broker {:.0}% CPU {:.1} MiB", cpu * 100.0, b.rss_kib as f64 / 1024.0));
         }
         let own = procfs::own();
-        if let (Some(a), Some(b)) = (self.last_own, own) {
+        if let (Some(a), Some(b)) = (&self.last_own, &own) {
             let cpu = b.cpu.saturating_sub(a.cpu).as_secs_f64() / secs;
             line.push_str(&format!("  generator {:.0}% CPU", cpu * 100.0));
             self.own_peak = self.own_peak.max(b.rss_kib);

@@ -83,7 +83,8 @@ struct CommonArgs {
     /// No progress line on stderr.
     #[arg(long)]
     no_progress: bool,
-    /// Generator threads (1: one thread drives every connection).
+    /// Generator threads for the publishers and idle connections (subscribers get one of
+    /// their own when there are publishers too).
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Print help.
