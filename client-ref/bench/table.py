@@ -136,14 +136,21 @@ def table(runs, brokers):
         cells = []
         for b, _ in present:
             cell = fmt(values[b])
+            pct = median(runs, scenario, b, "messages.delivered_pct")
+            # CPU per delivery means little when most messages were not delivered.
+            if path.startswith("broker.cpu") and pct is not None and pct < 50:
+                values[b] = None
+                cell = "n/a"
             # Throughput alone hides losses: show the share delivered beside it.
             if path == "messages.delivered_per_s":
-                pct = median(runs, scenario, b, "messages.delivered_pct")
                 lost = median(runs, scenario, b, "disconnects.total")
+                still = [r for r in runs.get((scenario, b), []) if get(r, "messages.drain") == "time limit"]
                 if pct is not None and pct < 99.95:
                     cell += f" ({pct:.1f}%)"
                 if lost:
                     cell += " ⚠"
+                if still:
+                    cell += " ⏳"
             cells.append(cell)
         target = TARGET_TEXT[kind].format(p=param) if kind else ""
         lines.append(
@@ -266,9 +273,11 @@ def main():
             header(meta),
             table(runs, brokers),
             "Ratios are mqttkit-broker's median ÷ the peer's (above 1: more deliveries, or more CPU, memory, "
-            "latency). A percentage after a throughput is the share of expected deliveries that arrived "
-            "(missing: dropped by the broker, or a subscriber it cut off); ⚠ marks runs where the broker "
-            "closed a connection.",
+            "latency). Deliveries per second run from the start to the last delivery or the last "
+            "publication, whichever is later. A percentage after a throughput is the share of expected "
+            "deliveries that arrived: missing ones were dropped by the broker or lost with a subscriber it "
+            "cut off (⚠), except where ⏳ marks runs still delivering when the run stopped waiting (20 s "
+            "after publishing ended). CPU per delivery is n/a below 50% delivered.",
             generator_note(runs, brokers),
         ]
         if part

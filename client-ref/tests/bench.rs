@@ -40,6 +40,7 @@ fn assert_complete(report: &Report, published: u64, deliveries: u64, acknowledge
     assert_eq!(report.delivered, deliveries, "{summary}");
     assert_eq!(report.latency.count, deliveries, "every payload carries its send time: {summary}");
     assert_eq!(report.untimed, 0, "{summary}");
+    assert_eq!(report.drain, Some(bench::DrainEnd::Complete), "{summary}");
     let l = report.latency;
     assert!(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, "{l:?}");
     assert!(report.delivered_per_second() > 0.0 && report.sent_per_second() > 0.0, "{summary}");
@@ -185,6 +186,7 @@ async fn the_json_report_has_its_fields() {
     assert_eq!(field(&json, "messages.acknowledged"), 600);
     assert_eq!(field(&json, "messages.delivered"), 600);
     assert_eq!(field(&json, "messages.lost"), 0);
+    assert_eq!(field(&json, "messages.drain"), "complete");
     assert_eq!(field(&json, "latency_us.count"), 600);
     assert_eq!(field(&json, "errors.total"), 0);
     assert_eq!(field(&json, "disconnects.total"), 0);

@@ -43,7 +43,7 @@ use std::time::Duration;
 use crate::{Options, QoS};
 
 pub use self::payload::HEADER_LEN;
-pub use self::report::{IdleMemory, Latency, ProcessUsage, Report};
+pub use self::report::{DrainEnd, IdleMemory, Latency, ProcessUsage, Report};
 pub use self::run::run;
 
 /// How many deliveries the run expects, to know when every message has arrived.

@@ -110,6 +110,32 @@ impl ProcessUsage {
     }
 }
 
+/// How the wait for outstanding messages after publishing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainEnd {
+    /// Every expected message arrived (and every QoS 1/2 publication was acknowledged).
+    Complete,
+    /// Nothing arrived for the drain time: what is missing was lost.
+    Quiet,
+    /// Messages were still arriving when the run stopped waiting (10 × the drain time):
+    /// what is missing may still have been on its way.
+    TimeLimit,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl DrainEnd {
+    /// `complete`, `quiet`, `time limit`, `interrupted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Quiet => "quiet",
+            Self::TimeLimit => "time limit",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// The broker's memory around idle connections (the `conn` scenario).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdleMemory {
@@ -196,6 +222,8 @@ pub struct Report {
     pub generator: Option<ProcessUsage>,
     /// The broker's memory around idle connections.
     pub memory: Option<IdleMemory>,
+    /// How waiting for outstanding messages ended (runs with publishers or subscribers).
+    pub drain: Option<DrainEnd>,
     /// Ctrl-C ended the run early.
     pub cancelled: bool,
 }
@@ -215,9 +243,11 @@ impl Report {
         if self.subscribers > 0 { self.delivered } else { self.sent }
     }
 
-    /// Deliveries per second (start to last delivery).
+    /// Deliveries per second, from the start to the last delivery or the last publication,
+    /// whichever came later (a subscriber cut off early has a low rate, not the rate of
+    /// its few first messages).
     pub fn delivered_per_second(&self) -> f64 {
-        per_second(self.delivered, self.delivery_seconds)
+        per_second(self.delivered, self.delivery_seconds.max(self.publish_seconds))
     }
 
     /// Publications per second (start to last publication).
@@ -284,6 +314,7 @@ impl Report {
                 "delivered_per_s": round3(self.delivered_per_second()),
                 "publish_seconds": round3(self.publish_seconds),
                 "delivery_seconds": round3(self.delivery_seconds),
+                "drain": self.drain.map(DrainEnd::as_str),
             },
             "latency_us": self.latency.to_json(1.0),
             "errors": reasons(&self.errors),
@@ -348,6 +379,9 @@ impl Report {
                 let _ = write!(line, " of {expected} ({pct:.3}%)");
             }
             let _ = write!(line, ", {:.0} deliveries/s", self.delivered_per_second());
+            if self.drain == Some(DrainEnd::TimeLimit) {
+                line.push_str(" (still arriving when the run stopped waiting)");
+            }
             let _ = writeln!(out, "{line}");
             let l = &self.latency;
             if l.count > 0 {

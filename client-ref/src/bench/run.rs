@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::link::{self, Ctx, PublisherSpec, Role};
 use super::procfs::{self, Sample};
-use super::report::{IdleMemory, Latency, ProcessUsage, Report};
+use super::report::{DrainEnd, IdleMemory, Latency, ProcessUsage, Report};
 use super::stats::Stats;
 use super::{Expected, Plan, expand};
 use crate::transport::{Address, Connector};
@@ -261,6 +261,7 @@ impl Runner<'_> {
         };
 
         let mut memory = None;
+        let mut drain = None;
         let window_start;
         let broker_start;
         let own_start;
@@ -295,7 +296,7 @@ impl Runner<'_> {
             window_start = Instant::now();
             if going {
                 let _ = start.send(Some(window_start));
-                self.measure(window_start, ready_publishers).await;
+                drain = Some(self.measure(window_start, ready_publishers).await);
             }
         }
         let window_end = Instant::now();
@@ -367,12 +368,13 @@ impl Runner<'_> {
             broker: plan.broker_pid.and_then(|pid| usage(pid, broker_start, broker_end, self.monitor.broker_peak)),
             generator: usage(std::process::id(), own_start, own_end, self.monitor.own_peak),
             memory,
+            drain,
             cancelled: self.cancelled(),
         }
     }
 
     /// The measured window: publishing, then draining.
-    async fn measure(&mut self, start: Instant, ready_publishers: u64) {
+    async fn measure(&mut self, start: Instant, ready_publishers: u64) -> DrainEnd {
         let plan = self.plan.clone();
         let duration = plan.duration;
         let total = match plan.expected {
@@ -394,7 +396,7 @@ impl Runner<'_> {
             self.wait_until(start + duration, done).await
         };
         if let Waited::Cancelled = published {
-            return;
+            return DrainEnd::Interrupted;
         }
         // Drain: until everything arrived and was acknowledged, or nothing moved for the
         // drain time.
@@ -415,9 +417,12 @@ impl Runner<'_> {
             let quiet_until = (Instant::now() + drain).min(drain_end);
             let moved = |ctx: &Ctx| complete(ctx) || progress_count(ctx) != seen;
             match self.wait_until(quiet_until, moved).await {
-                Waited::Done if complete(&self.ctx) => return,
+                Waited::Done if complete(&self.ctx) => return DrainEnd::Complete,
                 Waited::Done if Instant::now() < drain_end => {}
-                _ => return,
+                Waited::Done => return DrainEnd::TimeLimit,
+                Waited::TimedOut if self.progress_count() != seen => return DrainEnd::TimeLimit,
+                Waited::TimedOut => return DrainEnd::Quiet,
+                Waited::Cancelled => return DrainEnd::Interrupted,
             }
         }
     }
