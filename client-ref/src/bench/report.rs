@@ -370,19 +370,25 @@ impl Report {
             self.connect_time.max / 1e3,
         );
         if self.publishers + self.subscribers > 0 {
-            let mut line = format!("messages     sent {} ({:.0}/s)", self.sent, self.sent_per_second());
-            if self.qos.is_some_and(|q| q > 0) && self.publishers > 0 {
-                let _ = write!(line, ", acknowledged {}", self.acknowledged);
+            let mut parts = Vec::new();
+            if self.publishers > 0 {
+                parts.push(format!("sent {} ({:.0}/s)", self.sent, self.sent_per_second()));
+                if self.qos.is_some_and(|q| q > 0) {
+                    parts.push(format!("acknowledged {}", self.acknowledged));
+                }
             }
-            let _ = write!(line, ", delivered {}", self.delivered);
-            if let (Some(expected), Some(pct)) = (self.expected, self.delivered_percent()) {
-                let _ = write!(line, " of {expected} ({pct:.3}%)");
+            if self.subscribers > 0 {
+                let mut delivered = format!("delivered {}", self.delivered);
+                if let (Some(expected), Some(pct)) = (self.expected, self.delivered_percent()) {
+                    let _ = write!(delivered, " of {expected} ({pct:.3}%)");
+                }
+                let _ = write!(delivered, ", {:.0} deliveries/s", self.delivered_per_second());
+                if self.drain == Some(DrainEnd::TimeLimit) {
+                    delivered.push_str(" (still arriving when the run stopped waiting)");
+                }
+                parts.push(delivered);
             }
-            let _ = write!(line, ", {:.0} deliveries/s", self.delivered_per_second());
-            if self.drain == Some(DrainEnd::TimeLimit) {
-                line.push_str(" (still arriving when the run stopped waiting)");
-            }
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "messages     {}", parts.join(", "));
             let l = &self.latency;
             if l.count > 0 {
                 let _ = writeln!(
