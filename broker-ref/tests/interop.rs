@@ -159,12 +159,18 @@ fn mosquitto_will_published_when_client_dies() {
         // A client with a retained will, killed without DISCONNECT once connected. The will
         // is retained so that the check below does not race the listener's SUBSCRIBE.
         let mut dying = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version, "-t", "will/unused"])
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version, "-t", "will/unused", "-d"])
             .args(["--will-topic", &will_topic, "--will-payload", "gone", "--will-qos", "1", "--will-retain"])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
+        // Ready once the broker has answered its SUBSCRIBE (so the will is stored): `-d`
+        // prints each packet received.
+        let stdout = dying.stdout.take().unwrap();
+        let ready = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+            .map_while(Result::ok)
+            .any(|line| line.contains("received SUBACK"));
+        assert!(ready, "mosquitto_sub never got its SUBACK");
         dying.kill().unwrap();
         dying.wait().unwrap();
         let out = sub_cmd(port, version, &["-t", &will_topic, "-C", "1", "-q", "1", "-F", "%q %r %p"])
