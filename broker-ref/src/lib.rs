@@ -21,8 +21,13 @@
 
 pub mod config;
 pub mod core;
+#[cfg(any(test, feature = "_test-support"))]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod net;
+#[cfg(any(test, feature = "_test-support"))]
+#[doc(hidden)]
+pub mod testing;
 
 pub use crate::config::Config;
 pub use crate::net::{Broker, BrokerHandle};

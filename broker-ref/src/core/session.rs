@@ -10,7 +10,7 @@ use mqttkit_codec::ProtocolVersion;
 use super::ConnId;
 use super::inflight::Inflight;
 use super::message::Delivery;
-use super::subscriptions::SubOptions;
+use super::subscriptions::{SubOptions, SubscriptionFilter};
 
 /// Session Expiry Interval meaning "never expires".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -24,9 +24,8 @@ pub struct Session {
     pub conn: Option<ConnId>,
     /// Protocol version of the last connection.
     pub version: ProtocolVersion,
-    /// Subscriptions by filter as sent (shared ones with their `$share/g/` prefix), with
-    /// whether the filter was taken as a 5.0 shared subscription.
-    pub subscriptions: BTreeMap<String, (SubOptions, bool)>,
+    /// Subscriptions by filter (looked up by the text as sent, `$share/g/` included).
+    pub subscriptions: BTreeMap<SubscriptionFilter, SubOptions>,
     /// Session Expiry Interval in seconds (3.1.1: 0 for clean sessions, never otherwise).
     pub expiry_interval: u32,
     /// When a disconnected session expires.

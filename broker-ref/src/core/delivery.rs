@@ -1,0 +1,244 @@
+//! Delivery: routing a message to the sessions whose subscriptions match, the outgoing
+//! in-flight window (Receive Maximum), re-sending after a reconnect, and the
+//! acknowledgements subscribers send back (PUBACK, PUBREC, PUBCOMP).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mqttkit_codec::{Packet, PacketId, PacketType, ProtocolVersion, PublishResponse, QoS, ReasonCode};
+
+use super::inflight::OutState;
+use super::message::{self, Delivery, Message};
+use super::outputs::encode;
+use super::{ConnId, Core};
+
+impl Core {
+    /// Deliver a message to every matching subscription; store it if retained.
+    /// Returns the number of sessions it was given to.
+    pub fn route(&mut self, msg: Arc<Message>, now: Instant) -> usize {
+        if msg.retain && self.config.retain_available {
+            self.retained.update(&msg);
+        }
+        if self.subscribe_denied(&msg.topic) {
+            return 0;
+        }
+        // One copy per session: the maximum QoS of all matching subscriptions
+        // [MQTT-3.3.4-2] / [MQTT-3.3.5-1] and all their subscription identifiers
+        // [MQTT-3.3.4-3], [MQTT-3.3.4-4].
+        let (mut matched, mut shared) = (Vec::new(), Vec::new());
+        let sessions = &self.sessions;
+        let connected = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some());
+        self.subs.matches(&msg.topic, connected, &mut matched, &mut shared);
+        let mut per_client: BTreeMap<Arc<str>, Delivery> = BTreeMap::new();
+        for (client, opts) in matched {
+            // "If the value is 1, Application Messages MUST NOT be forwarded to a
+            // connection with a ClientID equal to the ClientID of the publishing
+            // connection" [MQTT-3.8.3-3].
+            if opts.no_local && msg.publisher.as_deref() == Some(&*client) {
+                continue;
+            }
+            let entry = per_client.entry(client).or_insert_with(|| Delivery {
+                msg: msg.clone(),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                sub_ids: Vec::new(),
+            });
+            entry.qos = entry.qos.max(opts.qos.min(msg.qos));
+            // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: Retain As Published; 3.1.1: "It MUST set
+            // the RETAIN flag to 0 when a PUBLISH Packet is sent to a Client because it
+            // matches an established subscription" [MQTT-3.3.1-9].
+            entry.retain |= opts.retain_as_published && msg.retain;
+            if let Some(sid) = opts.sub_id {
+                entry.sub_ids.push(sid);
+            }
+        }
+        let mut count = per_client.len();
+        for (client, delivery) in per_client {
+            self.deliver(&client, delivery, now);
+        }
+        for (client, opts) in shared {
+            count = count.saturating_add(1);
+            let delivery = Delivery {
+                msg: msg.clone(),
+                qos: opts.qos.min(msg.qos),
+                retain: opts.retain_as_published && msg.retain,
+                sub_ids: opts.sub_id.into_iter().collect(),
+            };
+            self.deliver(&client, delivery, now);
+        }
+        count
+    }
+
+    /// Add a delivery to a session: send at once if possible, otherwise queue it.
+    pub(super) fn deliver(&mut self, client: &Arc<str>, delivery: Delivery, now: Instant) {
+        let limit = self.config.max_queued_messages;
+        let Some(session) = self.sessions.get_mut(client) else { return };
+        match session.conn {
+            Some(id) if delivery.qos == QoS::AtMostOnce => {
+                let version = session.version;
+                self.send_publish(id, version, &delivery, None, now);
+            }
+            Some(_) => {
+                // "When a Server takes ownership of an incoming Application Message it MUST
+                // add it to the Session State for those Clients that have matching
+                // Subscriptions" [MQTT-4.5.0-1]; order is kept [MQTT-4.6.0-5].
+                if !session.enqueue(delivery, limit) {
+                    self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+                }
+                self.pump(client, now);
+            }
+            // Offline: QoS 1 and 2 messages are queued, QoS 0 ones dropped.
+            None => {
+                let queued = delivery.qos != QoS::AtMostOnce && session.enqueue(delivery, limit);
+                if !queued {
+                    self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// Send queued messages while the client's Receive Maximum allows.
+    pub(super) fn pump(&mut self, client: &Arc<str>, now: Instant) {
+        loop {
+            let Some(session) = self.sessions.get_mut(client) else { return };
+            let Some(id) = session.conn else { return };
+            let Some(window) = self.conns.get(&id).map(|c| c.send_window) else { return };
+            let version = session.version;
+            // "The Server MUST NOT send more than Receive Maximum QoS 1 and QoS 2 PUBLISH
+            // packets for which it has not received PUBACK, PUBCOMP, or PUBREC with a
+            // Reason Code of 128 or greater" [MQTT-3.3.4-9].
+            if session.inflight.on_wire() >= window {
+                return;
+            }
+            // Messages of an earlier connection are re-sent before anything new.
+            if self.resend_one(client, id, now) {
+                continue;
+            }
+            let Some(session) = self.sessions.get_mut(client) else { return };
+            if session.inflight.len() >= window {
+                return;
+            }
+            let Some(delivery) = session.queue.pop_front() else { return };
+            // "If the Message Expiry Interval has passed and the Server has not managed to
+            // start onward delivery to a matching subscriber, then it MUST delete the copy
+            // of the message for that subscriber" [MQTT-3.3.2-5].
+            if delivery.msg.is_expired(now) {
+                self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+                continue;
+            }
+            if delivery.qos == QoS::AtMostOnce {
+                self.send_publish(id, version, &delivery, None, now);
+                continue;
+            }
+            let Some(pid) = session.inflight.allocate_id() else {
+                session.queue.push_front(delivery);
+                return;
+            };
+            let state = if delivery.qos == QoS::ExactlyOnce { OutState::Qos2Sent } else { OutState::Qos1Sent };
+            if self.send_publish(id, version, &delivery, Some(pid), now)
+                && let Some(session) = self.sessions.get_mut(client)
+            {
+                session.inflight.push(pid, state, delivery);
+            }
+        }
+    }
+
+    /// Re-send one unacknowledged message on the current connection. `false` if there was
+    /// none waiting.
+    fn resend_one(&mut self, client: &Arc<str>, id: ConnId, now: Instant) -> bool {
+        let Some(session) = self.sessions.get_mut(client) else { return false };
+        let version = session.version;
+        let Some(entry) = session.inflight.take_resend() else { return false };
+        let max = self.conns.get(&id).map_or(0, |c| c.max_packet_out);
+        let bytes = match entry.state {
+            // "The DUP flag MUST be set to 1 by the Client or Server when it attempts to
+            // re-deliver a PUBLISH packet" [MQTT-3.3.1-1].
+            OutState::Qos1Sent | OutState::Qos2Sent => {
+                message::encode_publish(version, &entry.delivery, Some(entry.id), true, now)
+            }
+            OutState::Released => encode(&Packet::PubRel(PublishResponse::new(entry.id)), version),
+        };
+        match bytes {
+            Some(bytes) if bytes.len() <= max => self.send_bytes(id, bytes),
+            _ => {
+                // Too large for this connection's Maximum Packet Size: discarded "as if it
+                // had completed sending that Application Message" [MQTT-3.1.2-25].
+                session.inflight.remove(entry.id);
+                self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+            }
+        }
+        true
+    }
+
+    /// Encode and send a PUBLISH; `false` if it was dropped (too large for the client).
+    fn send_publish(
+        &mut self,
+        id: ConnId,
+        version: ProtocolVersion,
+        delivery: &Delivery,
+        pid: Option<PacketId>,
+        now: Instant,
+    ) -> bool {
+        let Some(bytes) = message::encode_publish(version, delivery, pid, false, now) else { return false };
+        let Some(conn) = self.conns.get(&id) else { return false };
+        // "The Server MUST NOT send packets exceeding Maximum Packet Size to the Client"
+        // [MQTT-3.1.2-24]; "Where a Packet is too large to send, the Server MUST discard it
+        // without sending it and then behave as if it had completed sending that
+        // Application Message" [MQTT-3.1.2-25].
+        if bytes.len() > conn.max_packet_out {
+            self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+            return false;
+        }
+        self.stats.messages_sent = self.stats.messages_sent.saturating_add(1);
+        self.send_bytes(id, bytes);
+        true
+    }
+
+    pub(super) fn handle_puback(&mut self, id: ConnId, ack: &PublishResponse<'_>, now: Instant) {
+        let Some(client) = self.client_of(id) else { return };
+        if let Some(session) = self.sessions.get_mut(&client)
+            && session.inflight.state(ack.packet_id) == Some(OutState::Qos1Sent)
+        {
+            // [MQTT-4.3.2-3]: acknowledged; the packet identifier is free again.
+            session.inflight.remove(ack.packet_id);
+        }
+        self.pump(&client, now);
+    }
+
+    pub(super) fn handle_pubrec(&mut self, id: ConnId, rec: &PublishResponse<'_>, now: Instant) {
+        let Some(client) = self.client_of(id) else { return };
+        let Some(session) = self.sessions.get_mut(&client) else { return };
+        match session.inflight.state(rec.packet_id) {
+            Some(OutState::Qos2Sent) if rec.reason_code.is_error() => {
+                // "If PUBACK or PUBREC is received containing a Reason Code of 0x80 or
+                // greater the corresponding PUBLISH packet is treated as acknowledged"
+                // [MQTT-4.4.0-2].
+                session.inflight.remove(rec.packet_id);
+                self.pump(&client, now);
+            }
+            Some(OutState::Qos2Sent | OutState::Released) => {
+                // "the sender MUST send a PUBREL packet when it receives a PUBREC packet"
+                // [MQTT-4.3.3-4] and not re-send the PUBLISH afterwards [MQTT-4.3.3-6].
+                session.inflight.set_state(rec.packet_id, OutState::Released);
+                self.send_ack(id, PacketType::PubRel, rec.packet_id, ReasonCode::SUCCESS);
+            }
+            _ => {
+                let v5 = session.version.is_v5();
+                let code = if v5 { ReasonCode::PACKET_IDENTIFIER_NOT_FOUND } else { ReasonCode::SUCCESS };
+                self.send_ack(id, PacketType::PubRel, rec.packet_id, code);
+            }
+        }
+    }
+
+    pub(super) fn handle_pubcomp(&mut self, id: ConnId, comp: &PublishResponse<'_>, now: Instant) {
+        let Some(client) = self.client_of(id) else { return };
+        if let Some(session) = self.sessions.get_mut(&client)
+            && session.inflight.state(comp.packet_id) == Some(OutState::Released)
+        {
+            // [MQTT-4.3.3-5]: PUBREL acknowledged, flow complete.
+            session.inflight.remove(comp.packet_id);
+        }
+        self.pump(&client, now);
+    }
+}

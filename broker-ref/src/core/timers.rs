@@ -1,0 +1,140 @@
+//! Timers: the ordered deadline indexes (connect timeout and keep alive per connection,
+//! expiry of disconnected sessions, delayed wills, `$SYS`), and what happens when each
+//! falls due.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mqttkit_codec::{QoS, ReasonCode};
+
+use super::connection::{Conn, ConnState};
+use super::message::Message;
+use super::sys::{self, ClientInfo};
+use super::{CloseReason, ConnId, Core, add, secs};
+
+impl Core {
+    /// The earliest instant at which [`Self::handle_timeout`] has something to do.
+    /// O(1): every kind of deadline is kept in an ordered index.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conn_timers.first().map(|(at, _)| *at);
+        let sessions = self.session_timers.first().map(|(at, _)| *at);
+        [conns, sessions, self.wills.next_deadline(), self.next_sys].into_iter().flatten().min()
+    }
+
+    /// Recompute a connection's deadline and update the index if it moved.
+    pub(super) fn reschedule_conn(&mut self, id: ConnId) {
+        let connect_timeout = self.config.connect_timeout();
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let deadline = match conn.state {
+            ConnState::AwaitConnect => Some(add(conn.opened_at, connect_timeout)),
+            ConnState::Active => keep_alive_deadline(conn),
+        };
+        if deadline == conn.deadline {
+            return;
+        }
+        if let Some(old) = conn.deadline {
+            self.conn_timers.remove(&(old, id));
+        }
+        if let Some(at) = deadline {
+            self.conn_timers.insert((at, id));
+        }
+        conn.deadline = deadline;
+    }
+
+    /// Set when a (disconnected) session expires, keeping the index in step.
+    pub(super) fn set_session_expiry(&mut self, client: &Arc<str>, at: Option<Instant>) {
+        let Some(session) = self.sessions.get_mut(client) else { return };
+        if session.expires_at == at {
+            return;
+        }
+        if let Some(old) = session.expires_at {
+            self.session_timers.remove(&(old, client.clone()));
+        }
+        if let Some(at) = at {
+            self.session_timers.insert((at, client.clone()));
+        }
+        session.expires_at = at;
+    }
+
+    /// Run everything due at `now`: connect and keep-alive timeouts, delayed wills,
+    /// session expiry, `$SYS` publication.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // Each index is consumed from its earliest entry: O(log n) per expired deadline,
+        // nothing for the ones still pending. Handling a deadline never schedules another
+        // one at or before `now`, so the loops end.
+        while let Some(&(at, id)) = self.conn_timers.first()
+            && at <= now
+        {
+            self.conn_timers.remove(&(at, id));
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            conn.deadline = None;
+            if conn.state == ConnState::Active {
+                // "If the Keep Alive value is non-zero and the Server does not receive an
+                // MQTT Control Packet from the Client within one and a half times the Keep
+                // Alive time period, it MUST close the Network Connection" [MQTT-3.1.2-22]
+                // (3.1.1 [MQTT-3.1.2-24]); the will is published.
+                self.server_disconnect(id, ReasonCode::KEEP_ALIVE_TIMEOUT);
+                self.close(id, CloseReason::KeepAliveTimeout, true, now);
+            } else {
+                self.close(id, CloseReason::ConnectTimeout, false, now);
+            }
+        }
+        for (client, will) in self.wills.take_due(now) {
+            // "The Server MUST NOT send the Will Message" once reconnected [MQTT-3.1.3-9]:
+            // reconnection removed it from the pending list.
+            self.publish_will(client, will, now);
+        }
+        while let Some((at, client)) = self.session_timers.first().cloned()
+            && at <= now
+        {
+            self.session_timers.remove(&(at, client.clone()));
+            let Some(session) = self.sessions.get_mut(&client) else { continue };
+            session.expires_at = None;
+            if session.conn.is_none() {
+                // "The Server MUST discard the Session State when the Network Connection is
+                // closed and the Session Expiry Interval has passed" [MQTT-4.1.0-2].
+                self.end_session(&client, now);
+            }
+        }
+        if let Some(at) = self.next_sys
+            && at <= now
+        {
+            self.publish_sys(now);
+            self.next_sys = Some(add(now, secs(self.config.sys_interval_secs.max(1))));
+        }
+    }
+
+    fn publish_sys(&mut self, now: Instant) {
+        let clients = self
+            .sessions
+            .values()
+            .map(|s| ClientInfo {
+                client_id: s.client_id.to_string(),
+                connected: s.conn.is_some(),
+                peer: s.conn.and_then(|c| self.conns.get(&c)).map(|c| c.peer.to_string()),
+                protocol: s.version.to_string(),
+                keep_alive: s.conn.and_then(|c| self.conns.get(&c)).map(|c| c.keep_alive),
+                subscriptions: s.subscriptions.keys().map(|f| f.as_str().to_owned()).collect(),
+                queued: s.queue.len(),
+            })
+            .collect();
+        let snapshot = sys::Snapshot {
+            stats: self.stats.clone(),
+            started: self.started,
+            clients_connected: self.sessions.values().filter(|s| s.conn.is_some()).count(),
+            clients_total: self.sessions.len(),
+            subscriptions: self.subs.len(),
+            retained: self.retained.len(),
+            clients,
+        };
+        for (topic, payload) in sys::topics(&snapshot, now) {
+            let msg = Arc::new(Message::new(&topic, Bytes::from(payload), QoS::AtMostOnce, true));
+            self.route(msg, now);
+        }
+    }
+}
+
+pub(super) fn keep_alive_deadline(conn: &Conn) -> Option<Instant> {
+    (conn.keep_alive > 0).then(|| add(conn.last_rx, Duration::from_millis(u64::from(conn.keep_alive) * 1500)))
+}
