@@ -108,16 +108,17 @@ enum Layout {
 
 // ---------------------------------------------------------------------- /proc
 
-/// CPU seconds (user + system) and RSS in KiB of a process.
+/// CPU seconds (all threads, from the scheduler's nanosecond counters) and RSS in KiB of
+/// a process.
 fn proc_sample(pid: u32) -> Option<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields after the command: state is [0]; utime [11], stime [12] (clock ticks, 100/s).
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let mut nanos: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        nanos += stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches(" kB").parse().ok()?;
-    Some((ticks as f64 / 100.0, rss))
+    Some((nanos as f64 / 1e9, rss))
 }
 
 // ---------------------------------------------------------------------- client basics

@@ -9,7 +9,8 @@
 //! that nothing is sent to a connection after it was closed, that no connection is closed
 //! twice and that timers make progress.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,8 @@ pub struct Harness {
     log: VecDeque<(ConnId, Event)>,
     closed: BTreeMap<ConnId, CloseReason>,
     versions: BTreeMap<ConnId, ProtocolVersion>,
+    /// Connections whose client reads nothing: their sockets take no bytes.
+    stalled: BTreeSet<ConnId>,
 }
 
 /// The default configuration without `$SYS` publications (which would add traffic at
@@ -114,6 +117,7 @@ impl Harness {
             log: VecDeque::new(),
             closed: BTreeMap::new(),
             versions: BTreeMap::new(),
+            stalled: BTreeSet::new(),
         }
     }
 
@@ -183,24 +187,81 @@ impl Harness {
         self.drain();
     }
 
-    /// Collect the core's outputs.
+    /// The client of `id` stops reading: its socket takes no more bytes (they stay queued
+    /// in the core) until [`Self::resume`].
+    pub fn stall(&mut self, id: impl Into<ConnId>) {
+        self.stalled.insert(id.into());
+    }
+
+    /// The client of `id` reads again: everything waiting is written.
+    pub fn resume(&mut self, id: impl Into<ConnId>) {
+        let id = id.into();
+        self.stalled.remove(&id);
+        self.write_pending(id);
+        self.drain();
+    }
+
+    /// The socket of a stalled connection takes `n` bytes (a client that reads a little).
+    pub fn accept(&mut self, id: impl Into<ConnId>, n: usize) {
+        let id = id.into();
+        let mut written = BytesMut::new();
+        {
+            let mut slices = [IoSlice::new(&[]); 16];
+            let count = self.core.transmit(id, &mut slices);
+            for slice in slices.iter().take(count) {
+                let take = n.saturating_sub(written.len()).min(slice.len());
+                written.extend_from_slice(&slice[..take]);
+            }
+        }
+        self.core.transmitted(id, written.len(), self.now);
+        self.record(id, written.freeze());
+        self.drain();
+    }
+
+    /// Collect the core's outputs: a connection's bytes are written whole unless it is
+    /// stalled (then the socket takes nothing).
     ///
     /// # Panics
     /// If a connection is written to after it was closed, or closed twice.
     pub fn drain(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Send(id, bytes) => {
-                    assert!(!self.closed.contains_key(&id), "output after close on {id:?}: {:02x?}", &bytes[..]);
-                    self.log.push_back((id, Event::Bytes(bytes)));
-                }
-                Output::Close(id, reason) => {
+                Output::Transmit(id) if self.stalled.contains(&id) => self.core.transmitted(id, 0, self.now),
+                Output::Transmit(id) => self.write_pending(id),
+                Output::Close { id, reason, unsent } => {
+                    for bytes in unsent {
+                        self.record(id, bytes);
+                    }
                     let again = self.closed.insert(id, reason.clone());
                     assert!(again.is_none(), "{id:?} closed twice");
                     self.log.push_back((id, Event::Closed(reason)));
                 }
             }
         }
+    }
+
+    /// Write everything the core has for `id`, as a socket that takes it all.
+    fn write_pending(&mut self, id: ConnId) {
+        loop {
+            let mut written = BytesMut::new();
+            {
+                let mut slices = [IoSlice::new(&[]); 16];
+                let n = self.core.transmit(id, &mut slices);
+                for slice in slices.iter().take(n) {
+                    written.extend_from_slice(slice);
+                }
+            }
+            if written.is_empty() {
+                return;
+            }
+            self.core.transmitted(id, written.len(), self.now);
+            self.record(id, written.freeze());
+        }
+    }
+
+    fn record(&mut self, id: ConnId, bytes: Bytes) {
+        assert!(!self.closed.contains_key(&id), "output after close on {id:?}: {:02x?}", &bytes[..]);
+        self.log.push_back((id, Event::Bytes(bytes)));
     }
 
     // ------------------------------------------------------------------ observing

@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::{Buf, BytesMut};
 use mqttkit_codec::{
-    ConnAck, Connect, DecodeError, DecoderConfig, Disconnect, Packet, PacketType, ProtocolVersion, ReasonCode,
-    StreamDecoder, StreamError,
+    ConnAck, Connect, DecodeError, Disconnect, Packet, PacketType, ProtocolVersion, ReasonCode, Status, StreamError,
+    decode_packet,
 };
 
+use super::outputs::Outbound;
 use super::will::WillMessage;
 use super::{CloseReason, ConnId, Core};
 
@@ -24,7 +26,18 @@ pub(super) enum ConnState {
 #[derive(Debug)]
 pub(super) struct Conn {
     pub(super) peer: SocketAddr,
-    pub(super) decoder: StreamDecoder,
+    /// The start of a frame whose end has not arrived yet (empty, and unallocated, between
+    /// frames).
+    pub(super) partial: BytesMut,
+    /// The version frames are decoded in: unknown until a CONNECT was decoded.
+    pub(super) framing: Option<ProtocolVersion>,
+    /// Bytes waiting to be written (none allocated while there are none).
+    pub(super) out: Option<Box<Outbound>>,
+    /// Whether [`super::Output::Transmit`] was emitted for the bytes waiting.
+    pub(super) announced: bool,
+    /// Since when the bytes waiting have not been written (the last progress of a socket
+    /// that did not take everything): the write timeout counts from here.
+    pub(super) stalled_since: Option<Instant>,
     pub(super) opened_at: Instant,
     pub(super) state: ConnState,
     pub(super) version: ProtocolVersion,
@@ -55,11 +68,13 @@ impl Core {
             self.drop_conn(id, true, now);
         }
         let over_quota = self.conns.len() >= self.config.max_connections;
-        let decoder =
-            StreamDecoder::new(DecoderConfig { max_packet_size: self.config.max_packet_size_usize(), version: None });
         let conn = Conn {
             peer,
-            decoder,
+            partial: BytesMut::new(),
+            framing: None,
+            out: None,
+            announced: false,
+            stalled_since: None,
             opened_at: now,
             state: ConnState::AwaitConnect,
             version: ProtocolVersion::V3_1_1,
@@ -92,43 +107,71 @@ impl Core {
         }
     }
 
-    /// Bytes received on a connection.
+    /// Bytes received on a connection. Complete frames are decoded straight from `bytes`;
+    /// only the start of an incomplete frame is kept (copied) until the rest arrives.
     pub fn handle_bytes(&mut self, id: ConnId, bytes: &[u8], now: Instant) {
         let Some(conn) = self.conns.get_mut(&id) else { return };
         self.stats.bytes_received = self.stats.bytes_received.saturating_add(bytes.len() as u64);
-        let mut decoder = std::mem::take(&mut conn.decoder);
-        decoder.feed(bytes);
+        if conn.partial.is_empty() {
+            let Some(used) = self.handle_frames(id, bytes, now) else { return };
+            if let Some(conn) = self.conns.get_mut(&id)
+                && let Some(rest) = bytes.get(used..)
+                && !rest.is_empty()
+            {
+                conn.partial.extend_from_slice(rest);
+            }
+            return;
+        }
+        let mut buf = std::mem::take(&mut conn.partial);
+        buf.extend_from_slice(bytes);
+        let Some(used) = self.handle_frames(id, &buf, now) else { return };
+        buf.advance(used);
+        if let Some(conn) = self.conns.get_mut(&id) {
+            // Keep no more memory than the incomplete frame needs.
+            conn.partial = if buf.is_empty() {
+                BytesMut::new()
+            } else if buf.capacity() > 4 * buf.len().max(1024) {
+                BytesMut::from(&buf[..])
+            } else {
+                buf
+            };
+        }
+    }
+
+    /// Decode and handle the complete frames at the start of `input`; the bytes used, or
+    /// `None` if the connection was closed.
+    fn handle_frames(&mut self, id: ConnId, input: &[u8], now: Instant) -> Option<usize> {
+        let max_packet_size = self.config.max_packet_size_usize();
+        let mut used = 0;
         loop {
-            match decoder.next_packet() {
-                Ok(Some(packet)) => {
-                    self.handle_packet(id, &packet, now);
-                    if !self.conns.contains_key(&id) {
-                        return;
+            let conn = self.conns.get_mut(&id)?;
+            let rest = input.get(used..).unwrap_or_default();
+            match decode_packet(rest, conn.framing, max_packet_size) {
+                Ok(Status::Complete((packet, len))) => {
+                    if let (None, Packet::Connect(connect)) = (conn.framing, &packet) {
+                        conn.framing = Some(connect.version);
                     }
+                    used += len;
+                    self.handle_packet(id, &packet, now);
                 }
-                Ok(None) => break,
+                Ok(Status::Incomplete { .. }) => return Some(used),
                 Err(e) => {
-                    // Before CONNECT was accepted the buffer starts with the failed frame:
-                    // its protocol version decides how the refusal is sent.
-                    let version = connect_version(decoder.read_buffer());
+                    // Before CONNECT was accepted the failed frame is a CONNECT: its
+                    // protocol version decides how the refusal is sent.
+                    let version = connect_version(rest);
                     self.stream_error(id, e, version, now);
-                    return;
+                    return None;
                 }
             }
-        }
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.decoder = decoder;
         }
     }
 
     /// A decoded packet received on a connection.
     pub fn handle_packet(&mut self, id: ConnId, packet: &Packet<'_>, now: Instant) {
         let Some(conn) = self.conns.get_mut(&id) else { return };
+        // Keep alive restarts (the registered deadline is moved when it falls due).
         conn.last_rx = now;
         let state = conn.state;
-        if state == ConnState::Active {
-            self.reschedule_conn(id);
-        }
         match (state, packet) {
             (ConnState::AwaitConnect, Packet::Connect(connect)) => self.handle_connect(id, connect, now),
             (ConnState::AwaitConnect, _) => {

@@ -9,9 +9,20 @@ use std::time::Instant;
 use mqttkit_codec::{Packet, PacketId, PacketType, ProtocolVersion, PublishResponse, QoS, ReasonCode};
 
 use super::inflight::OutState;
-use super::message::{self, Delivery, Message};
+use super::message::{self, Delivery, Message, SharedEncodings};
 use super::outputs::encode;
 use super::{ConnId, Core};
+
+/// Why a message is delivered: the policy for a full outbound queue differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reason {
+    /// A message routed to a matching subscription: QoS 0 is dropped when the
+    /// connection's outbound queue is full.
+    Routed,
+    /// A retained message sent because of a new subscription: always queued (the burst is
+    /// bounded by the retained store).
+    Retained,
+}
 
 impl Core {
     /// Deliver a message to every matching subscription; store it if retained.
@@ -54,8 +65,9 @@ impl Core {
             }
         }
         let mut count = per_client.len();
+        let mut encodings = SharedEncodings::default();
         for (client, delivery) in per_client {
-            self.deliver(&client, delivery, now);
+            self.deliver(&client, delivery, Reason::Routed, &mut encodings, now);
         }
         for (client, opts) in shared {
             count = count.saturating_add(1);
@@ -65,19 +77,34 @@ impl Core {
                 retain: opts.retain_as_published && msg.retain,
                 sub_ids: opts.sub_id.into_iter().collect(),
             };
-            self.deliver(&client, delivery, now);
+            self.deliver(&client, delivery, Reason::Routed, &mut encodings, now);
         }
         count
     }
 
     /// Add a delivery to a session: send at once if possible, otherwise queue it.
-    pub(super) fn deliver(&mut self, client: &Arc<str>, delivery: Delivery, now: Instant) {
+    pub(super) fn deliver(
+        &mut self,
+        client: &Arc<str>,
+        delivery: Delivery,
+        reason: Reason,
+        encodings: &mut SharedEncodings,
+        now: Instant,
+    ) {
         let limit = self.config.max_queued_messages;
+        let full = self.sessions.get(client).and_then(|s| s.conn).is_some_and(|id| self.outbound_full(id));
         let Some(session) = self.sessions.get_mut(client) else { return };
         match session.conn {
             Some(id) if delivery.qos == QoS::AtMostOnce => {
                 let version = session.version;
-                self.send_publish(id, version, &delivery, None, now);
+                // Slow consumer: a full outbound queue drops QoS 0 messages (counted);
+                // the connection is only closed if it stops reading altogether.
+                if reason == Reason::Routed && full {
+                    session.dropped = session.dropped.saturating_add(1);
+                    self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+                    return;
+                }
+                self.send_publish(id, version, &delivery, None, Some(encodings), now);
             }
             Some(_) => {
                 // "When a Server takes ownership of an incoming Application Message it MUST
@@ -98,11 +125,15 @@ impl Core {
         }
     }
 
-    /// Send queued messages while the client's Receive Maximum allows.
+    /// Send queued messages while the client's Receive Maximum and its outbound queue
+    /// allow (a full queue resumes from [`Core::transmitted`]).
     pub(super) fn pump(&mut self, client: &Arc<str>, now: Instant) {
         loop {
+            let Some(id) = self.sessions.get(client).and_then(|s| s.conn) else { return };
+            if self.outbound_full(id) {
+                return;
+            }
             let Some(session) = self.sessions.get_mut(client) else { return };
-            let Some(id) = session.conn else { return };
             let Some(window) = self.conns.get(&id).map(|c| c.send_window) else { return };
             let version = session.version;
             // "The Server MUST NOT send more than Receive Maximum QoS 1 and QoS 2 PUBLISH
@@ -128,7 +159,7 @@ impl Core {
                 continue;
             }
             if delivery.qos == QoS::AtMostOnce {
-                self.send_publish(id, version, &delivery, None, now);
+                self.send_publish(id, version, &delivery, None, None, now);
                 continue;
             }
             let Some(pid) = session.inflight.allocate_id() else {
@@ -136,7 +167,7 @@ impl Core {
                 return;
             };
             let state = if delivery.qos == QoS::ExactlyOnce { OutState::Qos2Sent } else { OutState::Qos1Sent };
-            if self.send_publish(id, version, &delivery, Some(pid), now)
+            if self.send_publish(id, version, &delivery, Some(pid), None, now)
                 && let Some(session) = self.sessions.get_mut(client)
             {
                 session.inflight.push(pid, state, delivery);
@@ -150,49 +181,86 @@ impl Core {
         let Some(session) = self.sessions.get_mut(client) else { return false };
         let version = session.version;
         let Some(entry) = session.inflight.take_resend() else { return false };
-        let max = self.conns.get(&id).map_or(0, |c| c.max_packet_out);
-        let bytes = match entry.state {
+        let sent = match entry.state {
             // "The DUP flag MUST be set to 1 by the Client or Server when it attempts to
             // re-deliver a PUBLISH packet" [MQTT-3.3.1-1].
             OutState::Qos1Sent | OutState::Qos2Sent => {
-                message::encode_publish(version, &entry.delivery, Some(entry.id), true, now)
+                let mut props = Vec::new();
+                match message::publish_packet(version, &entry.delivery, Some(entry.id), true, now, &mut props) {
+                    Some(publish) => self.send_sized(id, &Packet::Publish(publish), version, &entry.delivery),
+                    None => false,
+                }
             }
-            OutState::Released => encode(&Packet::PubRel(PublishResponse::new(entry.id)), version),
+            OutState::Released => self.send_packet(id, &Packet::PubRel(PublishResponse::new(entry.id))),
         };
-        match bytes {
-            Some(bytes) if bytes.len() <= max => self.send_bytes(id, bytes),
-            _ => {
-                // Too large for this connection's Maximum Packet Size: discarded "as if it
-                // had completed sending that Application Message" [MQTT-3.1.2-25].
+        if !sent {
+            // Too large for this connection's Maximum Packet Size: discarded "as if it had
+            // completed sending that Application Message" [MQTT-3.1.2-25].
+            if let Some(session) = self.sessions.get_mut(client) {
                 session.inflight.remove(entry.id);
-                self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
             }
+            self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
         }
         true
     }
 
-    /// Encode and send a PUBLISH; `false` if it was dropped (too large for the client).
+    /// Encode and queue a PUBLISH; `false` if it was dropped (too large for the client).
+    /// QoS 0 packets that are the same for every subscriber are encoded once per routed
+    /// message (`encodings`) and shared.
     fn send_publish(
         &mut self,
         id: ConnId,
         version: ProtocolVersion,
         delivery: &Delivery,
         pid: Option<PacketId>,
+        encodings: Option<&mut SharedEncodings>,
         now: Instant,
     ) -> bool {
-        let Some(bytes) = message::encode_publish(version, delivery, pid, false, now) else { return false };
-        let Some(conn) = self.conns.get(&id) else { return false };
-        // "The Server MUST NOT send packets exceeding Maximum Packet Size to the Client"
-        // [MQTT-3.1.2-24]; "Where a Packet is too large to send, the Server MUST discard it
-        // without sending it and then behave as if it had completed sending that
-        // Application Message" [MQTT-3.1.2-25].
-        if bytes.len() > conn.max_packet_out {
+        let max = self.conns.get(&id).map_or(0, |c| c.max_packet_out);
+        let sent = match encodings {
+            Some(encodings) if message::shareable(delivery) => {
+                let bytes = encodings.get_or_encode(&delivery.msg, version, delivery.retain, || {
+                    let mut props = Vec::new();
+                    let publish = message::publish_packet(version, delivery, None, false, now, &mut props)?;
+                    encode(&Packet::Publish(publish), version)
+                });
+                match bytes {
+                    // "The Server MUST NOT send packets exceeding Maximum Packet Size to the
+                    // Client" [MQTT-3.1.2-24].
+                    Some(bytes) if bytes.len() <= max => {
+                        self.send_bytes(id, bytes);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => {
+                let mut props = Vec::new();
+                match message::publish_packet(version, delivery, pid, false, now, &mut props) {
+                    Some(publish) => self.send_sized(id, &Packet::Publish(publish), version, delivery),
+                    None => false,
+                }
+            }
+        };
+        if sent {
+            self.stats.messages_sent = self.stats.messages_sent.saturating_add(1);
+        } else {
+            // "Where a Packet is too large to send, the Server MUST discard it without
+            // sending it and then behave as if it had completed sending that Application
+            // Message" [MQTT-3.1.2-25].
             self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
+        }
+        sent
+    }
+
+    /// Queue a PUBLISH of `delivery` (its payload shared, not copied, when large) unless
+    /// it exceeds the client's Maximum Packet Size [MQTT-3.1.2-24].
+    fn send_sized(&mut self, id: ConnId, packet: &Packet<'_>, version: ProtocolVersion, delivery: &Delivery) -> bool {
+        let Some(conn) = self.conns.get(&id) else { return false };
+        if packet.encoded_len(version) > conn.max_packet_out {
             return false;
         }
-        self.stats.messages_sent = self.stats.messages_sent.saturating_add(1);
-        self.send_bytes(id, bytes);
-        true
+        self.queue_packet(id, packet, version, Some(&delivery.msg.payload))
     }
 
     pub(super) fn handle_puback(&mut self, id: ConnId, ack: &PublishResponse<'_>, now: Instant) {

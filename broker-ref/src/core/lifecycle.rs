@@ -43,12 +43,13 @@ impl Core {
         }
     }
 
-    /// Emit Close and forget the connection.
+    /// Emit Close (with the bytes still queued for the connection) and forget the
+    /// connection.
     pub(super) fn close(&mut self, id: ConnId, reason: CloseReason, publish_will: bool, now: Instant) {
-        if self.conns.contains_key(&id) {
-            self.outputs.push_back(Output::Close(id, reason));
-            self.drop_conn(id, publish_will, now);
-        }
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let unsent = Self::take_unsent(conn.out.take());
+        self.outputs.push_back(Output::Close { id, reason, unsent });
+        self.drop_conn(id, publish_will, now);
     }
 
     /// Forget a connection: detach its session (start expiry) and handle its will.

@@ -2,8 +2,9 @@
 //!
 //! Inputs: [`Core::connection_opened`], [`Core::handle_bytes`] (or
 //! [`Core::handle_packet`]), [`Core::connection_closed`], [`Core::handle_timeout`].
-//! Outputs: [`Core::poll_output`] (encoded packets per connection, connections to close)
-//! and [`Core::poll_timeout`] (the next deadline). Every call takes `now`.
+//! Outputs: [`Core::poll_output`] (connections with bytes to write — taken with
+//! [`Core::transmit`] and acknowledged with [`Core::transmitted`] — and connections to
+//! close) and [`Core::poll_timeout`] (the next deadline). Every call takes `now`.
 //!
 //! The `impl Core` blocks are split by concern:
 //!
@@ -41,10 +42,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use mqttkit_codec::ReasonCode;
 
 pub use self::message::{Delivery, Message};
+pub use self::outputs::Output;
 pub use self::subscriptions::{SubOptions, SubscriptionFilter};
 pub use self::sys::{ClientInfo, Stats, VERSION};
 
@@ -80,19 +81,11 @@ pub enum CloseReason {
     ConnectTimeout,
     /// Another connection took the session over.
     SessionTakenOver,
-    /// The outbound queue overflowed (reported by the I/O layer).
+    /// Bytes were waiting and the connection accepted none for the write timeout (or the
+    /// I/O layer asked, [`Core::disconnect_slow_consumer`]).
     SlowConsumer,
     /// The broker is shutting down.
     ServerShutdown,
-}
-
-/// Something for the I/O layer to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Write these bytes (one or more complete packets) to the connection.
-    Send(ConnId, Bytes),
-    /// Flush what was sent so far, then close the connection. The core has forgotten it.
-    Close(ConnId, CloseReason),
 }
 
 /// The broker state machine.

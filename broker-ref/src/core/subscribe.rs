@@ -7,7 +7,8 @@ use mqttkit_codec::{
     SubscriptionOptions, UnsubAck, Unsubscribe, filter_matches,
 };
 
-use super::message::Delivery;
+use super::delivery::Reason;
+use super::message::{Delivery, SharedEncodings};
 use super::subscriptions::{SubOptions, SubscriptionFilter};
 use super::{ConnId, Core};
 
@@ -41,8 +42,9 @@ impl Core {
         // [MQTT-3.8.4-2], one Reason Code per filter in order [MQTT-3.9.3-1].
         let suback = SubAck { packet_id: sub.packet_id, properties: Properties::EMPTY, reason_codes };
         self.send_packet(id, &Packet::SubAck(suback));
+        let mut encodings = SharedEncodings::default();
         for delivery in retained_to_send {
-            self.deliver(&client, delivery, now);
+            self.deliver(&client, delivery, Reason::Retained, &mut encodings, now);
         }
     }
 

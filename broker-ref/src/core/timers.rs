@@ -22,14 +22,16 @@ impl Core {
         [conns, sessions, self.wills.next_deadline(), self.next_sys].into_iter().flatten().min()
     }
 
-    /// Recompute a connection's deadline and update the index if it moved.
+    /// Register a connection's deadline exactly, for when it may have moved earlier (a new
+    /// connection, CONNECT accepted, a write that stalls). Deadlines that only move later
+    /// (every packet received restarts keep alive, every write restarts the write timeout)
+    /// are not re-registered each time: the earlier entry falls due, and
+    /// [`Self::handle_timeout`] registers the real deadline then. So the index holds, per
+    /// connection, at most one instant, never later than its real deadline.
     pub(super) fn reschedule_conn(&mut self, id: ConnId) {
-        let connect_timeout = self.config.connect_timeout();
+        let (connect_timeout, write_timeout) = (self.config.connect_timeout(), self.config.write_timeout());
         let Some(conn) = self.conns.get_mut(&id) else { return };
-        let deadline = match conn.state {
-            ConnState::AwaitConnect => Some(add(conn.opened_at, connect_timeout)),
-            ConnState::Active => keep_alive_deadline(conn),
-        };
+        let deadline = conn_deadline(conn, connect_timeout, write_timeout);
         if deadline == conn.deadline {
             return;
         }
@@ -63,21 +65,34 @@ impl Core {
         // Each index is consumed from its earliest entry: O(log n) per expired deadline,
         // nothing for the ones still pending. Handling a deadline never schedules another
         // one at or before `now`, so the loops end.
+        let (connect_timeout, write_timeout) = (self.config.connect_timeout(), self.config.write_timeout());
         while let Some(&(at, id)) = self.conn_timers.first()
             && at <= now
         {
             self.conn_timers.remove(&(at, id));
             let Some(conn) = self.conns.get_mut(&id) else { continue };
             conn.deadline = None;
-            if conn.state == ConnState::Active {
-                // "If the Keep Alive value is non-zero and the Server does not receive an
-                // MQTT Control Packet from the Client within one and a half times the Keep
-                // Alive time period, it MUST close the Network Connection" [MQTT-3.1.2-22]
-                // (3.1.1 [MQTT-3.1.2-24]); the will is published.
-                self.server_disconnect(id, ReasonCode::KEEP_ALIVE_TIMEOUT);
-                self.close(id, CloseReason::KeepAliveTimeout, true, now);
-            } else {
-                self.close(id, CloseReason::ConnectTimeout, false, now);
+            match conn_deadline(conn, connect_timeout, write_timeout) {
+                None => {}
+                // Moved later since it was registered: register where it is now.
+                Some(due) if due > now => {
+                    conn.deadline = Some(due);
+                    self.conn_timers.insert((due, id));
+                }
+                Some(_) if conn.stalled_since.is_some_and(|t| add(t, write_timeout) <= now) => {
+                    // Bytes waiting and none written for the write timeout: a client that
+                    // stopped reading. Closed like a network failure (the will is sent).
+                    self.close(id, CloseReason::SlowConsumer, true, now);
+                }
+                Some(_) if conn.state == ConnState::Active => {
+                    // "If the Keep Alive value is non-zero and the Server does not receive
+                    // an MQTT Control Packet from the Client within one and a half times
+                    // the Keep Alive time period, it MUST close the Network Connection"
+                    // [MQTT-3.1.2-22] (3.1.1 [MQTT-3.1.2-24]); the will is published.
+                    self.server_disconnect(id, ReasonCode::KEEP_ALIVE_TIMEOUT);
+                    self.close(id, CloseReason::KeepAliveTimeout, true, now);
+                }
+                Some(_) => self.close(id, CloseReason::ConnectTimeout, false, now),
             }
         }
         for (client, will) in self.wills.take_due(now) {
@@ -132,6 +147,20 @@ impl Core {
             let msg = Arc::new(Message::new(&topic, Bytes::from(payload), QoS::AtMostOnce, true));
             self.route(msg, now);
         }
+    }
+}
+
+/// When a connection has to be looked at: the connect timeout before CONNECT, then keep
+/// alive, and the write timeout while its bytes are not being written.
+pub(super) fn conn_deadline(conn: &Conn, connect_timeout: Duration, write_timeout: Duration) -> Option<Instant> {
+    let protocol = match conn.state {
+        ConnState::AwaitConnect => Some(add(conn.opened_at, connect_timeout)),
+        ConnState::Active => keep_alive_deadline(conn),
+    };
+    let stalled = conn.stalled_since.map(|since| add(since, write_timeout));
+    match (protocol, stalled) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

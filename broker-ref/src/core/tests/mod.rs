@@ -5,6 +5,7 @@ mod connect;
 mod keep_alive;
 mod publish;
 mod sessions;
+mod slow_consumer;
 mod timers;
 mod v5;
 mod wills;

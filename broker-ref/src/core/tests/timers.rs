@@ -6,23 +6,24 @@ use std::time::{Duration, Instant};
 use mqttkit_codec::{Connect, MqttStr, Property, PropertyContext, TopicName, Will};
 
 use crate::config::Config;
-use crate::core::connection::ConnState;
-use crate::core::timers::keep_alive_deadline;
+use crate::core::timers::conn_deadline;
 use crate::core::{CloseReason, ConnId, Core};
 use crate::testing::{Event, Harness, decode_all, props};
 
-/// The deadline indexes mirror the state they summarise, and `poll_timeout` is the
-/// earliest deadline a full scan finds.
+/// The deadline indexes summarise the state: every connection with a deadline has one
+/// registered entry, never later than the deadline (keep alive and the write timeout only
+/// move later, and are re-registered when the earlier entry falls due); session expiry is
+/// registered exactly; `poll_timeout` is the earliest registered instant.
 fn assert_timer_index(core: &Core) {
-    let connect_timeout = core.config.connect_timeout();
+    let (connect_timeout, write_timeout) = (core.config.connect_timeout(), core.config.write_timeout());
     let mut scan: Vec<Instant> = Vec::new();
     for (id, conn) in &core.conns {
-        let expected = match conn.state {
-            ConnState::AwaitConnect => Some(conn.opened_at + connect_timeout),
-            ConnState::Active => keep_alive_deadline(conn),
-        };
-        assert_eq!(conn.deadline, expected, "{id:?}");
-        if let Some(at) = expected {
+        let expected = conn_deadline(conn, connect_timeout, write_timeout);
+        if let Some(due) = expected {
+            let registered = conn.deadline.unwrap_or_else(|| panic!("{id:?}: no deadline registered"));
+            assert!(registered <= due, "{id:?}: registered {registered:?} after the deadline {due:?}");
+        }
+        if let Some(at) = conn.deadline {
             assert!(core.conn_timers.contains(&(at, *id)));
             scan.push(at);
         }
