@@ -160,7 +160,7 @@ impl Core {
                     // Clean Start 0 and the will is delayed (§3.1.2.5); a delayed will is
                     // pending below and cancelled by this new connection [MQTT-3.1.3-9].
                     if clean_start || will.delay == 0 {
-                        self.publish_will(client_id.clone(), will, now);
+                        self.publish_will(client_id.clone(), *will, now);
                     }
                 }
             }
@@ -189,8 +189,10 @@ impl Core {
             self.remove_session(client_id);
         }
         let session_present = self.sessions.contains_key(client_id);
-        let session =
-            self.sessions.entry(client_id.clone()).or_insert_with(|| Session::new(client_id.clone(), connect.version));
+        let session = self
+            .sessions
+            .entry(client_id.clone())
+            .or_insert_with(|| Box::new(Session::new(client_id.clone(), connect.version)));
         session.conn = Some(id);
         session.version = connect.version;
         session.expiry_interval = expiry;
@@ -220,7 +222,7 @@ impl Core {
         conn.keep_alive = server_keep_alive.unwrap_or(connect.keep_alive);
         conn.connect_expiry = expiry;
         // [MQTT-3.1.2-7]: the will is stored with the connection.
-        conn.will = connect.will.as_ref().map(WillMessage::from_connect);
+        conn.will = connect.will.as_ref().map(|will| Box::new(WillMessage::from_connect(will)));
         if version.is_v5()
             && let Some(rm) = connect.properties.receive_maximum()
         {

@@ -38,12 +38,12 @@ pub(super) struct Conn {
     /// Since when the bytes waiting have not been written (the last progress of a socket
     /// that did not take everything): the write timeout counts from here.
     pub(super) stalled_since: Option<Instant>,
-    pub(super) opened_at: Instant,
     pub(super) state: ConnState,
     pub(super) version: ProtocolVersion,
     pub(super) client_id: Option<Arc<str>>,
     /// Keep Alive in force: the client's, or the Server Keep Alive we sent (5.0).
     pub(super) keep_alive: u16,
+    /// When the last packet arrived (before CONNECT: when the connection opened).
     pub(super) last_rx: Instant,
     /// The deadline registered in `Core::conn_timers` (connect timeout or keep alive).
     pub(super) deadline: Option<Instant>,
@@ -53,7 +53,8 @@ pub(super) struct Conn {
     pub(super) send_window: usize,
     /// Inbound topic aliases.
     pub(super) aliases: BTreeMap<u16, Arc<str>>,
-    pub(super) will: Option<WillMessage>,
+    /// Boxed: most connections have none.
+    pub(super) will: Option<Box<WillMessage>>,
     /// Session Expiry Interval of the CONNECT (a DISCONNECT may not raise it from 0).
     pub(super) connect_expiry: u32,
     /// Opened beyond `max_connections`: its CONNECT is refused.
@@ -75,7 +76,6 @@ impl Core {
             out: None,
             announced: false,
             stalled_since: None,
-            opened_at: now,
             state: ConnState::AwaitConnect,
             version: ProtocolVersion::V3_1_1,
             client_id: None,
@@ -89,7 +89,7 @@ impl Core {
             connect_expiry: 0,
             over_quota,
         };
-        self.conns.insert(id, conn);
+        self.conns.insert(id, Box::new(conn));
         self.reschedule_conn(id);
     }
 

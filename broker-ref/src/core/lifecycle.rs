@@ -74,7 +74,7 @@ impl Core {
             e => now.checked_add(secs(u64::from(e))),
         };
         self.set_session_expiry(&client, expires_at);
-        if let (true, Some(will)) = (publish_will, conn.will) {
+        if let (true, Some(will)) = (publish_will, conn.will.map(|will| *will)) {
             // "The Will Message MUST be published after the Network Connection is
             // subsequently closed and either the Will Delay Interval has elapsed or the
             // Session ends, whichever happens first" [MQTT-3.1.2-8].

@@ -92,11 +92,12 @@ pub enum CloseReason {
 #[derive(Debug)]
 pub struct Core {
     config: Arc<Config>,
-    conns: BTreeMap<ConnId, Conn>,
+    /// Boxed: the maps stay small, and a connection's state is one allocation.
+    conns: BTreeMap<ConnId, Box<Conn>>,
     /// Connect-timeout and keep-alive deadlines, one entry per connection that has one
     /// (mirrors `Conn::deadline`).
     conn_timers: BTreeSet<(Instant, ConnId)>,
-    sessions: BTreeMap<Arc<str>, Session>,
+    sessions: BTreeMap<Arc<str>, Box<Session>>,
     /// Expiry deadlines of disconnected sessions (mirrors `Session::expires_at`).
     session_timers: BTreeSet<(Instant, Arc<str>)>,
     subs: Subscriptions,

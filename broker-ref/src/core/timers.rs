@@ -154,7 +154,7 @@ impl Core {
 /// alive, and the write timeout while its bytes are not being written.
 pub(super) fn conn_deadline(conn: &Conn, connect_timeout: Duration, write_timeout: Duration) -> Option<Instant> {
     let protocol = match conn.state {
-        ConnState::AwaitConnect => Some(add(conn.opened_at, connect_timeout)),
+        ConnState::AwaitConnect => Some(add(conn.last_rx, connect_timeout)),
         ConnState::Active => keep_alive_deadline(conn),
     };
     let stalled = conn.stalled_since.map(|since| add(since, write_timeout));
