@@ -223,10 +223,11 @@ impl Core {
         conn.connect_expiry = expiry;
         // [MQTT-3.1.2-7]: the will is stored with the connection.
         conn.will = connect.will.as_ref().map(|will| Box::new(WillMessage::from_connect(will)));
-        if version.is_v5()
-            && let Some(rm) = connect.properties.receive_maximum()
-        {
-            conn.send_window = usize::from(rm.max(1));
+        if version.is_v5() {
+            // "If the Receive Maximum value is absent then its value defaults to 65,535"
+            // (5.0 §3.1.2.11.3): the client said it takes that many; the outbound queue
+            // limit bounds what is buffered (3.1.1 clients get `max_inflight`).
+            conn.send_window = usize::from(connect.properties.receive_maximum().unwrap_or(u16::MAX).max(1));
         }
 
         let mut buf = PropertiesBuf::new();

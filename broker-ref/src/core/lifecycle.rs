@@ -1,12 +1,14 @@
 //! The end of connections and sessions: DISCONNECT from the client, closing, wills
 //! (§3.1.2.5), session end and expiry, broker shutdown.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mqttkit_codec::{Disconnect, ReasonCode};
 
 use super::session::NEVER_EXPIRES;
+use super::timers::release_if_empty;
 use super::will::WillMessage;
 use super::{CloseReason, ConnId, Core, Output, add, secs};
 
@@ -55,8 +57,12 @@ impl Core {
     /// Forget a connection: detach its session (start expiry) and handle its will.
     pub(super) fn drop_conn(&mut self, id: ConnId, publish_will: bool, now: Instant) {
         let Some(conn) = self.conns.remove(&id) else { return };
+        if self.conns.is_empty() {
+            self.conns = BTreeMap::new();
+        }
         if let Some(at) = conn.deadline {
             self.conn_timers.remove(&(at, id));
+            release_if_empty(&mut self.conn_timers);
         }
         let Some(client) = conn.client_id else { return };
         let Some(session) = self.sessions.get_mut(&client) else { return };
@@ -68,12 +74,15 @@ impl Core {
         // "The Client and Server MUST store the Session State after the Network
         // Connection is closed if the Session Expiry Interval is greater than 0"
         // [MQTT-3.1.2-23]; with 0 the session ends with the connection.
-        let expires_at = match expiry {
-            NEVER_EXPIRES => None,
-            // An interval too large for the clock means "never".
-            e => now.checked_add(secs(u64::from(e))),
-        };
-        self.set_session_expiry(&client, expires_at);
+        // (With 0 nothing is scheduled: the session ends below.)
+        if expiry != 0 {
+            let expires_at = match expiry {
+                NEVER_EXPIRES => None,
+                // An interval too large for the clock means "never".
+                e => now.checked_add(secs(u64::from(e))),
+            };
+            self.set_session_expiry(&client, expires_at);
+        }
         if let (true, Some(will)) = (publish_will, conn.will.map(|will| *will)) {
             // "The Will Message MUST be published after the Network Connection is
             // subsequently closed and either the Will Delay Interval has elapsed or the
@@ -105,8 +114,12 @@ impl Core {
 
     pub(super) fn remove_session(&mut self, client: &Arc<str>) {
         let Some(session) = self.sessions.remove(client) else { return };
+        if self.sessions.is_empty() {
+            self.sessions = BTreeMap::new();
+        }
         if let Some(at) = session.expires_at {
             self.session_timers.remove(&(at, client.clone()));
+            release_if_empty(&mut self.session_timers);
         }
         // Found by the `broker_core` fuzzer: recomputing shared-ness from the session's
         // *current* version left a stale `$share/...` subscription behind when the session

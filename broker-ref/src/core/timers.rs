@@ -2,6 +2,7 @@
 //! expiry of disconnected sessions, delayed wills, `$SYS`), and what happens when each
 //! falls due.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,7 @@ impl Core {
         }
         if let Some(old) = conn.deadline {
             self.conn_timers.remove(&(old, id));
+            release_if_empty(&mut self.conn_timers);
         }
         if let Some(at) = deadline {
             self.conn_timers.insert((at, id));
@@ -52,6 +54,7 @@ impl Core {
         }
         if let Some(old) = session.expires_at {
             self.session_timers.remove(&(old, client.clone()));
+            release_if_empty(&mut self.session_timers);
         }
         if let Some(at) = at {
             self.session_timers.insert((at, client.clone()));
@@ -70,6 +73,7 @@ impl Core {
             && at <= now
         {
             self.conn_timers.remove(&(at, id));
+            release_if_empty(&mut self.conn_timers);
             let Some(conn) = self.conns.get_mut(&id) else { continue };
             conn.deadline = None;
             match conn_deadline(conn, connect_timeout, write_timeout) {
@@ -104,6 +108,7 @@ impl Core {
             && at <= now
         {
             self.session_timers.remove(&(at, client.clone()));
+            release_if_empty(&mut self.session_timers);
             let Some(session) = self.sessions.get_mut(&client) else { continue };
             session.expires_at = None;
             if session.conn.is_none() {
@@ -147,6 +152,15 @@ impl Core {
             let msg = Arc::new(Message::new(&topic, Bytes::from(payload), QoS::AtMostOnce, true));
             self.route(msg, now);
         }
+    }
+}
+
+/// An emptied ordered index keeps its last node; drop it. Otherwise a node allocated
+/// while many connections came and went stays above their freed memory, which the
+/// allocator can then not give back to the system.
+pub(super) fn release_if_empty<T: Ord>(set: &mut BTreeSet<T>) {
+    if set.is_empty() {
+        *set = BTreeSet::new();
     }
 }
 

@@ -1,16 +1,18 @@
 //! The tokio front end: one thread, a current-thread runtime, and no channels.
 //!
 //! Every task of the broker runs on one thread and shares the [`Core`] (a `RefCell`,
-//! never borrowed across an `.await`): the task of a connection reads into one scratch
-//! buffer shared by all connections, hands the bytes to the core and writes what the core
-//! queued for any connection at once, with one vectored write per connection (so a read
-//! that carries many messages gives one write per subscriber). Only a connection whose
-//! socket does not take everything waits, in its own task, until it is writable; the core
-//! drops QoS 0 messages for it while its queue is full, keeps QoS 1/2 in its session,
-//! stops reading from it, and closes it only if it accepts nothing for the write timeout.
+//! never borrowed across an `.await`). Connections have no task each: one driver task
+//! polls the connections whose sockets became ready (each registers its own small waker).
+//! A connection is read into one scratch buffer shared by all, the bytes go to the core,
+//! and what the core queued for any connection is written at once, with one vectored
+//! write per connection (so a read that carries many messages gives one write per
+//! subscriber). Only a connection whose socket does not take everything waits until it is
+//! writable; the core drops QoS 0 messages for it while its queue is full, keeps QoS 1/2
+//! in its session, stops reading from it, and closes it only if it accepts nothing for
+//! the write timeout.
 //!
-//! An idle connection costs its task (a few words), a link (the write half and flags) and
-//! the core's state: no read or write buffer is held while nothing is in flight.
+//! An idle connection costs its socket, a small [`connection::Io`] and a waker, and the
+//! core's state: no task, no read or write buffer while nothing is in flight.
 //!
 //! [`Broker::start`] runs all this on a thread of its own and returns a handle;
 //! [`serve`] runs it on the calling thread (the binary does that).
@@ -23,12 +25,13 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::task::Waker;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, oneshot};
+
+use self::connection::{Io, ReadyQueue};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
@@ -116,38 +119,25 @@ pub fn serve(listener: std::net::TcpListener, config: Config, shutdown: impl Fut
 /// What the tasks of one broker share.
 struct Shared {
     core: RefCell<Core>,
-    links: RefCell<HashMap<ConnId, Rc<Link>>>,
+    /// The open connections' I/O.
+    conns: RefCell<HashMap<ConnId, Rc<Io>>>,
+    /// Connections woken by their sockets, for the driver.
+    ready: Arc<ReadyQueue>,
     /// The read buffer of every connection (one read is handled before the next).
     scratch: RefCell<Box<[u8]>>,
     /// The deadline the timer task sleeps until; it is woken when the core's next one is
     /// earlier.
     timer_at: Cell<Option<Instant>>,
     timer: Notify,
-    /// Connection tasks still running, and a signal when it drops to zero.
-    tasks: Cell<usize>,
+    /// Closed connections still flushing, and a signal when none is left open.
+    closing: Cell<usize>,
     all_closed: Notify,
 }
 
-/// The I/O side of one connection, shared by its task and whoever writes to it.
-#[derive(Default)]
-struct Link {
-    writer: RefCell<Option<OwnedWriteHalf>>,
-    /// The connection's task, to wake when it has something to do.
-    waker: RefCell<Option<Waker>>,
-    /// The socket did not take everything: the task writes the rest when it is writable.
-    blocked: Cell<bool>,
-    /// The task stopped reading because the core wants no input.
-    paused: Cell<bool>,
-    /// A write failed: the connection is gone.
-    broken: Cell<bool>,
-    /// The core closed the connection: these bytes are still to be written.
-    closing: RefCell<Option<Vec<bytes::Bytes>>>,
-}
-
-impl Link {
-    fn wake(&self) {
-        if let Some(waker) = self.waker.borrow().as_ref() {
-            waker.wake_by_ref();
+impl Shared {
+    fn maybe_all_closed(&self) {
+        if self.closing.get() == 0 && self.conns.borrow().is_empty() {
+            self.all_closed.notify_waiters();
         }
     }
 }
@@ -164,28 +154,31 @@ async fn run(listener: std::net::TcpListener, config: Config, shutdown: impl Fut
     info!(local_addr = %listener.local_addr()?, "mqttkit-broker listening");
     let shared = Rc::new(Shared {
         core: RefCell::new(Core::new(config, Instant::now())),
-        links: RefCell::new(HashMap::new()),
+        conns: RefCell::new(HashMap::new()),
+        ready: Arc::new(ReadyQueue::default()),
         scratch: RefCell::new(vec![0; SCRATCH].into_boxed_slice()),
         timer_at: Cell::new(None),
         timer: Notify::new(),
-        tasks: Cell::new(0),
+        closing: Cell::new(0),
         all_closed: Notify::new(),
     });
     let timers = tokio::task::spawn_local(run_timers(shared.clone()));
+    let driver = tokio::task::spawn_local(connection::drive(shared.clone()));
     tokio::select! {
         () = accept_loop(&shared, listener) => {}
         () = shutdown => {}
     }
     info!("shutting down");
+    let wait = shared.all_closed.notified();
     shared.core.borrow_mut().shutdown(Instant::now());
     flush(&shared);
-    if shared.tasks.get() > 0 {
-        let wait = shared.all_closed.notified();
-        if tokio::time::timeout(Duration::from_secs(5), wait).await.is_err() {
-            warn!(open = shared.tasks.get(), "connections did not close in time");
-        }
+    if (shared.closing.get() > 0 || !shared.conns.borrow().is_empty())
+        && tokio::time::timeout(Duration::from_secs(5), wait).await.is_err()
+    {
+        warn!(open = shared.conns.borrow().len(), "connections did not close in time");
     }
     timers.abort();
+    driver.abort();
     info!("stopped");
     Ok(())
 }
@@ -206,13 +199,13 @@ async fn accept_loop(shared: &Rc<Shared>, listener: TcpListener) {
         next_id = next_id.wrapping_add(1);
         let id = ConnId(next_id);
         let (reader, writer) = stream.into_split();
-        let link = Rc::new(Link { writer: RefCell::new(Some(writer)), ..Link::default() });
-        shared.links.borrow_mut().insert(id, link.clone());
+        let io = Rc::new(Io::new(id, reader, writer, &shared.ready));
+        shared.conns.borrow_mut().insert(id, io.clone());
         debug!(?id, %peer, "connection opened");
         shared.core.borrow_mut().connection_opened(id, peer, Instant::now());
         flush(shared);
-        shared.tasks.set(shared.tasks.get().saturating_add(1));
-        tokio::task::spawn_local(connection::run(shared.clone(), id, link, reader));
+        // The first poll registers the connection for readiness.
+        io.wake();
     }
 }
 
@@ -225,18 +218,19 @@ fn flush(shared: &Shared) {
         match output {
             None => break,
             Some(Output::Transmit(id)) => {
-                let link = shared.links.borrow().get(&id).cloned();
-                if let Some(link) = link
-                    && !link.blocked.get()
+                let io = shared.conns.borrow().get(&id).cloned();
+                if let Some(io) = io
+                    && !io.blocked.get()
                 {
-                    write_now(shared, id, &link);
+                    write_now(shared, id, &io);
                 }
             }
             Some(Output::Close { id, reason, unsent }) => {
                 debug!(?id, ?reason, "closing connection");
-                if let Some(link) = shared.links.borrow_mut().remove(&id) {
-                    *link.closing.borrow_mut() = Some(unsent);
-                    link.wake();
+                let io = shared.conns.borrow().get(&id).cloned();
+                if let Some(io) = io {
+                    *io.closing.borrow_mut() = Some(unsent);
+                    io.wake();
                 }
             }
         }
@@ -252,7 +246,7 @@ fn flush(shared: &Shared) {
 
 /// Write what the core has for `id` without waiting; what the socket does not take is
 /// written by the connection's task when it is writable.
-fn write_now(shared: &Shared, id: ConnId, link: &Link) {
+fn write_now(shared: &Shared, id: ConnId, link: &Io) {
     let mut core = shared.core.borrow_mut();
     let result = {
         let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];

@@ -181,3 +181,36 @@ fn acl_denies() {
     h.connect(2, V3, "c3", true);
     assert_eq!(h.subscribe(2, "private/#", q(QoS::AtMostOnce)), [0x80]);
 }
+
+/// PUBLISH packets `id` received (taking everything it received).
+fn publish_count(h: &mut Harness, id: u64) -> usize {
+    h.publishes(id).len()
+}
+
+#[test]
+fn v5_client_without_receive_maximum_gets_a_window_of_65535() {
+    // "If the Receive Maximum value is absent then its value defaults to 65,535"
+    // (5.0 §3.1.2.11.3): fan-in to a default 5.0 subscriber is not held back at 20.
+    let mut h = Harness::quiet();
+    h.connect(1, V5, "sub", true);
+    h.subscribe(1, "t", q(QoS::AtLeastOnce));
+    h.connect(2, V5, "pub", true);
+    for _ in 0..3000 {
+        h.publish(2, "t", b"m", QoS::AtLeastOnce, false);
+    }
+    assert_eq!(publish_count(&mut h, 1), 3000, "all in flight, none waiting for acknowledgements");
+    assert_eq!(h.core.stats().messages_dropped, 0);
+}
+
+#[test]
+fn v3_window_is_max_inflight() {
+    let mut h = Harness::new(Config { max_inflight: 3, ..crate::testing::quiet_config() });
+    h.connect(1, V3, "sub", true);
+    h.subscribe(1, "t", q(QoS::AtLeastOnce));
+    h.connect(2, V3, "pub", true);
+    for _ in 0..10 {
+        h.publish(2, "t", b"m", QoS::AtLeastOnce, false);
+    }
+    assert_eq!(publish_count(&mut h, 1), 3);
+    assert_eq!(Config::default().max_inflight, 1000);
+}
