@@ -45,6 +45,9 @@ impl Core {
         };
         self.take_over(&client_id, connect.clean_start, now);
         let session_present = self.attach_session(id, &client_id, connect, expiry);
+        // From here on the session's own `Arc` is used everywhere (the connection, the
+        // subscriptions), so that a session is recognised by pointer when routing.
+        let client_id = self.sessions.get_key_value(&client_id).map_or(client_id, |(key, _)| key.clone());
         self.accept(id, &client_id, connect, assigned.as_deref(), expiry, session_present);
         self.resume_session(&client_id, now);
     }

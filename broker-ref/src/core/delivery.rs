@@ -2,7 +2,6 @@
 //! in-flight window (Receive Maximum), re-sending after a reconnect, and the
 //! acknowledgements subscribers send back (PUBACK, PUBREC, PUBCOMP).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +10,36 @@ use mqttkit_codec::{Packet, PacketId, PacketType, ProtocolVersion, PublishRespon
 use super::inflight::OutState;
 use super::message::{self, Delivery, Message, SharedEncodings};
 use super::outputs::encode;
+use super::subscriptions::Match;
 use super::{ConnId, Core};
+
+/// For subscriptions matched by one message, the index of the first subscription of the
+/// same session (`None`: every session matched once). Sessions are told apart by pointer:
+/// every subscription of a session holds the session's own `Arc` (see `handle_connect`),
+/// so this costs integer comparisons, not string ones.
+fn same_session(matched: &[Match]) -> Option<Vec<usize>> {
+    if matched.len() < 2 {
+        return None;
+    }
+    let key = |i: &usize| matched.get(*i).map_or(0, |(client, _)| Arc::as_ptr(client).cast::<u8>() as usize);
+    let mut order: Vec<usize> = (0..matched.len()).collect();
+    order.sort_unstable_by_key(|i| (key(i), *i));
+    let mut owners: Vec<usize> = (0..matched.len()).collect();
+    let mut repeated = false;
+    for pair in order.windows(2) {
+        if let [a, b] = *pair
+            && key(&a) == key(&b)
+        {
+            // `a` is the first of its run: the lowest index of that session.
+            let first = owners.get(a).copied().unwrap_or(a);
+            if let Some(slot) = owners.get_mut(b) {
+                *slot = first;
+            }
+            repeated = true;
+        }
+    }
+    repeated.then_some(owners)
+}
 
 /// Why a message is delivered: the policy for a full outbound queue differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +69,17 @@ impl Core {
         let sessions = &self.sessions;
         let connected = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some());
         self.subs.matches(&msg.topic, connected, &mut matched, &mut shared);
-        let mut per_client: BTreeMap<Arc<str>, Delivery> = BTreeMap::new();
-        for (client, opts) in matched {
-            // "If the value is 1, Application Messages MUST NOT be forwarded to a
-            // connection with a ClientID equal to the ClientID of the publishing
-            // connection" [MQTT-3.8.3-3].
-            if opts.no_local && msg.publisher.as_deref() == Some(&*client) {
-                continue;
-            }
-            let entry = per_client.entry(client).or_insert_with(|| Delivery {
+        // "If the value is 1, Application Messages MUST NOT be forwarded to a connection
+        // with a ClientID equal to the ClientID of the publishing connection"
+        // [MQTT-3.8.3-3].
+        matched.retain(|(client, opts)| !(opts.no_local && msg.publisher.as_deref() == Some(&**client)));
+        let owners = same_session(&matched);
+        let mut deliveries: Vec<Option<Delivery>> = Vec::with_capacity(matched.len());
+        for (i, (_, opts)) in matched.iter().enumerate() {
+            deliveries.push(None);
+            let owner = owners.as_ref().and_then(|o| o.get(i).copied()).unwrap_or(i);
+            let Some(entry) = deliveries.get_mut(owner) else { continue };
+            let entry = entry.get_or_insert_with(|| Delivery {
                 msg: msg.clone(),
                 qos: QoS::AtMostOnce,
                 retain: false,
@@ -64,10 +94,13 @@ impl Core {
                 entry.sub_ids.push(sid);
             }
         }
-        let mut count = per_client.len();
+        let mut count = 0usize;
         let mut encodings = SharedEncodings::default();
-        for (client, delivery) in per_client {
-            self.deliver(&client, delivery, Reason::Routed, &mut encodings, now);
+        for ((client, _), delivery) in matched.iter().zip(deliveries) {
+            if let Some(delivery) = delivery {
+                count = count.saturating_add(1);
+                self.deliver(client, delivery, Reason::Routed, &mut encodings, now);
+            }
         }
         for (client, opts) in shared {
             count = count.saturating_add(1);
@@ -128,14 +161,17 @@ impl Core {
     /// Send queued messages while the client's Receive Maximum and its outbound queue
     /// allow (a full queue resumes from [`Core::transmitted`]).
     pub(super) fn pump(&mut self, client: &Arc<str>, now: Instant) {
+        let limit = self.config.max_outbound_bytes;
         loop {
-            let Some(id) = self.sessions.get(client).and_then(|s| s.conn) else { return };
-            if self.outbound_full(id) {
+            // One session lookup per message: the session and its connection are borrowed
+            // together (different fields).
+            let Some(session) = self.sessions.get_mut(client) else { return };
+            let Some(id) = session.conn else { return };
+            let Some(conn) = self.conns.get(&id) else { return };
+            if conn.out.as_ref().is_some_and(|out| out.len() >= limit) {
                 return;
             }
-            let Some(session) = self.sessions.get_mut(client) else { return };
-            let Some(window) = self.conns.get(&id).map(|c| c.send_window) else { return };
-            let version = session.version;
+            let (window, version) = (conn.send_window, session.version);
             // "The Server MUST NOT send more than Receive Maximum QoS 1 and QoS 2 PUBLISH
             // packets for which it has not received PUBACK, PUBCOMP, or PUBREC with a
             // Reason Code of 128 or greater" [MQTT-3.3.4-9].
@@ -143,14 +179,20 @@ impl Core {
                 return;
             }
             // Messages of an earlier connection are re-sent before anything new.
-            if self.resend_one(client, id, now) {
+            if session.inflight.has_resend() {
+                self.resend_one(client, id, now);
                 continue;
             }
-            let Some(session) = self.sessions.get_mut(client) else { return };
             if session.inflight.len() >= window {
                 return;
             }
-            let Some(delivery) = session.queue.pop_front() else { return };
+            let Some(delivery) = session.queue.pop_front() else {
+                if session.queue.capacity() > 0 {
+                    // Release the queue's memory once it is empty.
+                    session.queue = Default::default();
+                }
+                return;
+            };
             // "If the Message Expiry Interval has passed and the Server has not managed to
             // start onward delivery to a matching subscriber, then it MUST delete the copy
             // of the message for that subscriber" [MQTT-3.3.2-5].
@@ -167,10 +209,13 @@ impl Core {
                 return;
             };
             let state = if delivery.qos == QoS::ExactlyOnce { OutState::Qos2Sent } else { OutState::Qos1Sent };
-            if self.send_publish(id, version, &delivery, Some(pid), None, now)
+            // Recorded before it is sent (so the session is looked up once); taken back in
+            // the rare case it cannot be sent.
+            session.inflight.push(pid, state, delivery.clone());
+            if !self.send_publish(id, version, &delivery, Some(pid), None, now)
                 && let Some(session) = self.sessions.get_mut(client)
             {
-                session.inflight.push(pid, state, delivery);
+                session.inflight.remove(pid);
             }
         }
     }

@@ -92,6 +92,11 @@ impl Inflight {
         self.entries.len().saturating_sub(self.resend_pending)
     }
 
+    /// Whether entries sent on an earlier connection wait to be re-sent.
+    pub fn has_resend(&self) -> bool {
+        self.resend_pending > 0
+    }
+
     /// After a reconnect: every entry has to be sent again, in order.
     pub fn mark_all_for_resend(&mut self) {
         for e in &mut self.entries {

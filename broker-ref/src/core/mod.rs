@@ -38,7 +38,7 @@ mod will;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -97,7 +97,9 @@ pub struct Core {
     /// Connect-timeout and keep-alive deadlines, one entry per connection that has one
     /// (mirrors `Conn::deadline`).
     conn_timers: BTreeSet<(Instant, ConnId)>,
-    sessions: BTreeMap<Arc<str>, Box<Session>>,
+    /// By client id. A hash map: it is looked up for every delivery and acknowledgement,
+    /// and client ids often share long prefixes.
+    sessions: HashMap<Arc<str>, Box<Session>>,
     /// Expiry deadlines of disconnected sessions (mirrors `Session::expires_at`).
     session_timers: BTreeSet<(Instant, Arc<str>)>,
     subs: Subscriptions,
@@ -127,7 +129,7 @@ impl Core {
             config: Arc::new(config),
             conns: BTreeMap::new(),
             conn_timers: BTreeSet::new(),
-            sessions: BTreeMap::new(),
+            sessions: HashMap::new(),
             session_timers: BTreeSet::new(),
             subs: Subscriptions::default(),
             retained: RetainedStore::default(),

@@ -2,7 +2,7 @@
 //! expiry of disconnected sessions, delayed wills, `$SYS`), and what happens when each
 //! falls due.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -126,7 +126,7 @@ impl Core {
     }
 
     fn publish_sys(&mut self, now: Instant) {
-        let clients = self
+        let mut clients: Vec<ClientInfo> = self
             .sessions
             .values()
             .map(|s| ClientInfo {
@@ -139,6 +139,8 @@ impl Core {
                 queued: s.queue.len(),
             })
             .collect();
+        // Sessions are hashed: the list is sorted for a stable output.
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         let snapshot = sys::Snapshot {
             stats: self.stats.clone(),
             started: self.started,
@@ -161,6 +163,13 @@ impl Core {
 pub(super) fn release_if_empty<T: Ord>(set: &mut BTreeSet<T>) {
     if set.is_empty() {
         *set = BTreeSet::new();
+    }
+}
+
+/// A hash map that emptied to a quarter of its capacity gives the rest back.
+pub(super) fn shrink_if_sparse<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
     }
 }
 

@@ -113,3 +113,20 @@ fn queue_is_bounded() {
     let got = h.publishes(3);
     assert_eq!(got.iter().map(|m| m.1[0]).collect::<Vec<_>>(), [0, 1]);
 }
+
+#[test]
+fn overlapping_subscriptions_across_a_reconnect_give_one_copy() {
+    // [MQTT-3.3.4-2] (one message per session whatever the number of matching
+    // subscriptions) also when they were made on different connections of the session.
+    let mut h = Harness::quiet();
+    h.connect(1, V3, "s", false);
+    h.subscribe(1, "a/#", q(QoS::AtLeastOnce));
+    h.close_abruptly(1);
+    h.connect(2, V3, "s", false);
+    h.subscribe(2, "a/+", q(QoS::AtMostOnce));
+    h.connect(3, V3, "p", true);
+    h.publish(3, "a/b", b"x", QoS::AtLeastOnce, false);
+    let got = h.publishes(2);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].2, QoS::AtLeastOnce, "the maximum QoS of the matching subscriptions");
+}
