@@ -302,10 +302,14 @@ async fn traffic(args: &Args, pubs: usize, subs: usize, layout: Layout) {
         _ => 1,
     };
     let expected = sent * fanout;
-    // Drain: until everything arrived or nothing arrives for a second.
+    // Drain: until everything arrived, nothing arrives for a second, or 20 s passed.
     let mut last = totals.received.load(Ordering::Relaxed);
     let mut quiet_since = Instant::now();
-    while last < expected && quiet_since.elapsed() < Duration::from_secs(1) {
+    let drain_start = Instant::now();
+    while last < expected
+        && quiet_since.elapsed() < Duration::from_secs(1)
+        && drain_start.elapsed() < Duration::from_secs(20)
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let now = totals.received.load(Ordering::Relaxed);
         if now != last {

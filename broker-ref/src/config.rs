@@ -21,9 +21,10 @@ pub struct Config {
     pub max_packet_size: u32,
     /// Our Receive Maximum: QoS 2 PUBLISH packets a client may have unreleased at once.
     pub receive_maximum: u16,
-    /// Outgoing QoS 1/2 window of 3.1 / 3.1.1 clients, which have no Receive Maximum. (A
-    /// 5.0 client's window is its Receive Maximum: 65,535 when it sends none, as the
-    /// standard says.)
+    /// Outgoing QoS 1/2 window of 3.1 / 3.1.1 clients, which have no Receive Maximum
+    /// (default 65,535, like a 5.0 client that sends none, whose window the standard sets
+    /// to 65,535). What waits for the socket is bounded by `max_outbound_bytes`; a small
+    /// window makes a subscriber wait for its acknowledgements' round trip.
     pub max_inflight: u16,
     /// Messages queued per session (offline, or online beyond the in-flight window).
     /// When full, newly arriving messages for that session are dropped (drop-newest).
@@ -87,7 +88,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_packet_size: 1024 * 1024,
             receive_maximum: 100,
-            max_inflight: 1000,
+            max_inflight: u16::MAX,
             max_queued_messages: 1000,
             max_topic_length: 1024,
             max_topic_levels: 32,
