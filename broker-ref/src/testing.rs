@@ -382,7 +382,7 @@ impl Harness {
         self.send(id, &Packet::Subscribe(sub));
         let mut got = self.take(id);
         let codes = match got.first().map(OwnedPacket::packet) {
-            Some(Ok(Packet::SubAck(ack))) => ack.reason_codes.as_bytes().to_vec(),
+            Some(Packet::SubAck(ack)) => ack.reason_codes.as_bytes().to_vec(),
             _ => panic!("expected SUBACK, got {got:?}"),
         };
         got.remove(0);
@@ -412,7 +412,7 @@ impl Harness {
         self.take(id)
             .iter()
             .filter_map(|p| match p.packet() {
-                Ok(Packet::Publish(p)) => Some((p.topic.to_string(), p.payload.to_vec(), p.qos.qos(), p.retain, p.dup)),
+                Packet::Publish(p) => Some((p.topic.to_string(), p.payload.to_vec(), p.qos.qos(), p.retain, p.dup)),
                 _ => None,
             })
             .collect()

@@ -39,7 +39,7 @@ fn publish(h: &mut Harness, id: u64, topic: &str, payload: &[u8]) {
 fn publishes(packets: &[OwnedPacket]) -> Vec<(u16, bool, usize)> {
     packets
         .iter()
-        .filter_map(|p| match p.packet().unwrap() {
+        .filter_map(|p| match p.packet() {
             Packet::Publish(p) => Some((p.qos.packet_id().map_or(0, |id| id.get()), p.dup, p.payload.len())),
             _ => None,
         })

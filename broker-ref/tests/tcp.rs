@@ -14,14 +14,14 @@ async fn publish_subscribe_qos1() {
     let broker = start(test_config()).await;
     let addr = broker.local_addr();
     let (mut sub, ack) = Client::connect(addr, V3, "sub", true).await;
-    assert!(matches!(ack.packet().unwrap(), Packet::ConnAck(c) if c.code == ReasonCode::SUCCESS));
+    assert!(matches!(ack.packet(), Packet::ConnAck(c) if c.code == ReasonCode::SUCCESS));
     sub.subscribe("a/#", QoS::AtLeastOnce).await;
     let (mut publ, _) = Client::connect(addr, V5, "pub", true).await;
     publ.publish("a/b", b"hello", QoS::AtLeastOnce, 7).await;
     let ack = publ.recv().await.unwrap();
-    assert!(matches!(ack.packet().unwrap(), Packet::PubAck(a) if a.packet_id.get() == 7));
+    assert!(matches!(ack.packet(), Packet::PubAck(a) if a.packet_id.get() == 7));
     let msg = sub.recv().await.unwrap();
-    let Packet::Publish(p) = msg.packet().unwrap() else { panic!("expected PUBLISH") };
+    let Packet::Publish(p) = msg.packet() else { panic!("expected PUBLISH") };
     assert_eq!(p.payload, b"hello");
     assert_eq!(p.qos.qos(), QoS::AtLeastOnce);
     sub.send(&Packet::PubAck(PublishResponse::new(p.qos.packet_id().unwrap()))).await;
@@ -34,13 +34,13 @@ async fn takeover_and_shutdown_disconnects() {
     let addr = broker.local_addr();
     let (mut old, _) = Client::connect(addr, V5, "dup", true).await;
     let (mut new, ack) = Client::connect(addr, V5, "dup", false).await;
-    assert!(matches!(ack.packet().unwrap(), Packet::ConnAck(c) if c.session_present));
+    assert!(matches!(ack.packet(), Packet::ConnAck(c) if c.session_present));
     let d = old.recv().await.unwrap();
-    assert!(matches!(d.packet().unwrap(), Packet::Disconnect(d) if d.reason_code == ReasonCode::SESSION_TAKEN_OVER));
+    assert!(matches!(d.packet(), Packet::Disconnect(d) if d.reason_code == ReasonCode::SESSION_TAKEN_OVER));
     assert!(old.recv().await.is_none(), "old connection closed");
     broker.shutdown().await;
     let d = new.recv().await.unwrap();
-    assert!(matches!(d.packet().unwrap(), Packet::Disconnect(d) if d.reason_code == ReasonCode::SERVER_SHUTTING_DOWN));
+    assert!(matches!(d.packet(), Packet::Disconnect(d) if d.reason_code == ReasonCode::SERVER_SHUTTING_DOWN));
     assert!(new.recv().await.is_none());
 }
 
@@ -51,7 +51,7 @@ async fn malformed_packet_gets_disconnect() {
     use tokio::io::AsyncWriteExt;
     c.stream.write_all(&[0x36, 5, 0, 1, b'a', 0, 1]).await.unwrap();
     let d = c.recv().await.unwrap();
-    assert!(matches!(d.packet().unwrap(), Packet::Disconnect(d) if d.reason_code == ReasonCode::MALFORMED_PACKET));
+    assert!(matches!(d.packet(), Packet::Disconnect(d) if d.reason_code == ReasonCode::MALFORMED_PACKET));
     assert!(c.recv().await.is_none());
     broker.shutdown().await;
 }
@@ -76,7 +76,7 @@ async fn stalled_consumer_does_not_stall_others_and_is_closed() {
         let (mut n, mut will) = (0, false);
         loop {
             let Some(p) = fast.recv().await else { break };
-            match p.packet().unwrap() {
+            match p.packet() {
                 Packet::Publish(p) if p.topic.as_str() == "big" => n += 1,
                 Packet::Publish(p) if p.topic.as_str() == "gone/slow" => will = true,
                 _ => {}
@@ -129,7 +129,7 @@ async fn slow_reader_is_never_disconnected() {
     // The last QoS 1 PUBACK: everything was taken over by the broker.
     loop {
         let ack = publ.recv().await.expect("PUBACK");
-        if matches!(ack.packet().unwrap(), Packet::PubAck(a) if a.packet_id.get() == 200) {
+        if matches!(ack.packet(), Packet::PubAck(a) if a.packet_id.get() == 200) {
             break;
         }
     }
@@ -138,7 +138,7 @@ async fn slow_reader_is_never_disconnected() {
     while q1 < 200 {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let packet = sub.recv().await.expect("still connected");
-        if let Packet::Publish(p) = packet.packet().unwrap() {
+        if let Packet::Publish(p) = packet.packet() {
             match p.qos.packet_id() {
                 Some(id) => {
                     q1 += 1;
@@ -153,7 +153,7 @@ async fn slow_reader_is_never_disconnected() {
     sub.send(&Packet::PingReq).await;
     loop {
         let p = sub.recv().await.expect("still connected");
-        if matches!(p.packet().unwrap(), Packet::PingResp) {
+        if matches!(p.packet(), Packet::PingResp) {
             break;
         }
     }

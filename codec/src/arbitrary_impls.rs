@@ -98,6 +98,7 @@ pub struct ArbitraryPacket {
 #[derive(Clone, PartialEq, Eq)]
 enum Body {
     Connect {
+        bridge: bool,
         clean_start: bool,
         keep_alive: u16,
         properties: PropertiesBuf,
@@ -187,7 +188,7 @@ impl ArbitraryPacket {
             PacketType::Connect => gen_connect(g, version)?,
             PacketType::ConnAck => {
                 let code = ReasonCode(*g.u.choose(if v5 { V5_CONNACK } else { V3_CONNACK })?);
-                // Session Present only with a successful connection [MQTT-3.2.2-4].
+                // Session Present only with a successful connection [MQTT-3.1.1: 3.2.2-4] [MQTT-5.0: 3.2.2-6].
                 let session_present = code == ReasonCode::SUCCESS && g.u.arbitrary()?;
                 Body::ConnAck {
                     session_present,
@@ -287,7 +288,7 @@ impl ArbitraryPacket {
     pub fn try_packet(&self) -> core::result::Result<Packet<'_>, EncodeError> {
         let v = self.version;
         Ok(match &self.body {
-            Body::Connect { clean_start, keep_alive, properties, client_id, will, username, password } => {
+            Body::Connect { bridge, clean_start, keep_alive, properties, client_id, will, username, password } => {
                 let will = match will {
                     Some(w) => Some(Will {
                         qos: w.qos,
@@ -300,6 +301,7 @@ impl ArbitraryPacket {
                 };
                 Packet::Connect(Connect {
                     version: v,
+                    bridge: *bridge,
                     clean_start: *clean_start,
                     keep_alive: *keep_alive,
                     properties: properties.properties(PropertyContext::Connect)?,
@@ -735,10 +737,12 @@ fn gen_connect(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> {
         None
     };
     let username = if g.u.arbitrary()? { Some(gen_str(g)?) } else { None };
-    // Before 5.0 a password needs a user name [MQTT-3.1.2-22].
+    // Before 5.0 a password needs a user name [MQTT-3.1.1: 3.1.2-22].
     let password =
         if (version.is_v5() || username.is_some()) && g.u.arbitrary()? { Some(gen_bytes(g, FIELD_MAX)?) } else { None };
-    Ok(Body::Connect { clean_start, keep_alive, properties, client_id, will, username, password })
+    // The bridge bit exists before 5.0 only (protocol levels 0x83 and 0x84).
+    let bridge = !version.is_v5() && g.u.arbitrary()?;
+    Ok(Body::Connect { bridge, clean_start, keep_alive, properties, client_id, will, username, password })
 }
 
 fn gen_publish(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> {
@@ -770,7 +774,7 @@ fn gen_subscribe(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> 
         let options = if version.is_v5() {
             SubscriptionOptions {
                 qos,
-                // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
+                // No Local on a shared subscription is a Protocol Error [MQTT-5.0: 3.8.3-4].
                 no_local: !shared && g.u.arbitrary()?,
                 retain_as_published: g.u.arbitrary()?,
                 retain_handling: *g.u.choose(&[
@@ -780,7 +784,7 @@ fn gen_subscribe(g: &mut Gen<'_, '_>, version: ProtocolVersion) -> Result<Body> 
                 ])?,
             }
         } else {
-            // Before 5.0 the upper six bits are reserved [MQTT-3-8.3-4].
+            // Before 5.0 the upper six bits are reserved [MQTT-3.1.1: 3-8.3-4].
             SubscriptionOptions::qos(qos)
         };
         filters.push(filter, options);

@@ -59,8 +59,8 @@ impl FixedHeader {
 }
 
 /// Read a fixed header. The first byte is checked as soon as it arrives (packet type and
-/// reserved flags, \[MQTT-2.2.2-2\]), the Remaining Length for its encoding
-/// \[MQTT-1.5.5-1\], and the frame's size against `max_packet_size`.
+/// reserved flags, \[MQTT-3.1.1: 2.2.2-2\], \[MQTT-5.0: 2.1.3-1\]), the Remaining Length for its encoding
+/// \[MQTT-5.0: 1.5.5-1\], and the frame's size against `max_packet_size`.
 pub fn parse_fixed_header(
     input: &[u8],
     version: Option<ProtocolVersion>,
@@ -73,6 +73,7 @@ pub fn parse_fixed_header(
 }
 
 /// [`parse_fixed_header`], also returning the checked packet type.
+#[inline]
 fn fixed_header(
     input: &[u8],
     version: Option<ProtocolVersion>,
@@ -97,6 +98,7 @@ fn fixed_header(
 
 /// Decode one packet from the start of `input`, returning it and the bytes it used.
 /// The body is parsed with complete parsers inside its exact remaining-length slice.
+#[inline]
 pub fn decode_packet(
     input: &[u8],
     version: Option<ProtocolVersion>,

@@ -45,6 +45,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Statement ids
+//!
+//! The same statement number can name different rules in MQTT 3.1.1 and 5.0 (3.1.1's
+//! MQTT-3.1.2-14 forbids Will QoS 3; 5.0's is about publishing a non-retained will), so
+//! every citation says which standard it belongs to where that matters:
+//!
+//! * `[MQTT-x.y.z-n]`: this id names the rule in both 3.1.1 and 5.0;
+//! * `[MQTT-3.1.1: x.y.z-n]`, `[MQTT-5.0: x.y.z-n]`: an id of that version only.
+//!
+//! [`DecodeError::statements`] takes the version; `Display` prints both versions' ids in
+//! this convention, [`DecodeError::in_version`] one version's. MQTT 3.1 numbers no
+//! statements. The codec's comments use the same convention, and a test checks every id
+//! against the project's catalogue of that version (`conformance/catalogue/`).
+//!
 //! Rules that need connection or session state (packet identifiers in use, topic alias
 //! ranges, Receive Maximum, who may send which packet) are left to the layer that holds
 //! that state, such as the `mqttkit-broker` crate.
@@ -59,8 +73,8 @@ mod error;
 mod frame;
 pub mod fuzz_targets;
 mod owned;
-pub mod packet;
-pub mod property;
+mod packet;
+mod property;
 pub mod raw;
 mod reason;
 mod stream;
@@ -69,9 +83,11 @@ mod version;
 mod wire;
 
 #[cfg(feature = "tokio-codec")]
-pub mod tokio_codec;
+mod tokio_codec;
+#[cfg(feature = "tokio-codec")]
+pub use tokio_codec::{CodecError, MqttCodec};
 
-pub use error::{DecodeError, EncodeError, FrameError, StreamError};
+pub use error::{DecodeError, EncodeError, FrameError, InVersion, StreamError, ValidationError};
 pub use frame::{
     DEFAULT_MAX_PACKET_SIZE, DecoderConfig, FixedHeader, MAX_RESERVE, PROTOCOL_MAX_PACKET_SIZE, Status, decode_packet,
     parse_fixed_header,
@@ -79,15 +95,15 @@ pub use frame::{
 pub use owned::OwnedPacket;
 pub use packet::{
     Auth, ConnAck, Connect, Disconnect, Packet, PacketType, Publish, PublishQoS, PublishResponse, ReasonCodes, SubAck,
-    Subscribe, SubscribeFilters, SubscribeFiltersBuf, SubscriptionOptions, UnsubAck, Unsubscribe, UnsubscribeFilters,
-    UnsubscribeFiltersBuf, Will,
+    Subscribe, SubscribeFilters, SubscribeFiltersBuf, SubscriptionOptions, TopicFilterIter, TopicFilters,
+    TopicFiltersBuf, UnsubAck, Unsubscribe, UnsubscribeFilters, UnsubscribeFiltersBuf, Will,
 };
-pub use property::{Properties, PropertiesBuf, Property, PropertyContext, PropertyId};
-pub use reason::ReasonCode;
+pub use property::{Properties, PropertiesBuf, Property, PropertyContext, PropertyId, PropertyIter, ValueType};
+pub use reason::{NamedReasonCode, ReasonCode};
 pub use stream::StreamDecoder;
-pub use topic::{MqttStr, TopicFilter, TopicName, filter_matches};
+pub use topic::{MqttStr, SharedSubscription, TopicFilter, TopicName, filter_matches};
 pub use version::{PacketId, ProtocolVersion, QoS, RetainHandling};
-pub use wire::{VAR_INT_MAX, var_int_len};
+pub use wire::{VAR_INT_MAX, read_var_int, var_int_len};
 
 /// The root README's examples, compiled and run as doctests so they stay true.
 #[doc = include_str!("../../README.md")]

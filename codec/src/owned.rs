@@ -38,6 +38,15 @@ impl OwnedPacket {
         Ok(Self { frame, header_len, version })
     }
 
+    /// Keep a frame that [`crate::stream::Framing`] has just validated under `version`.
+    pub(crate) fn from_validated(frame: Bytes, version: ProtocolVersion) -> Self {
+        let header_len = match frame.get(1..).map(crate::wire::decode_var_int) {
+            Some(crate::wire::VarIntStatus::Complete { len, .. }) => len.saturating_add(1),
+            _ => frame.len(),
+        };
+        Self { frame, header_len, version }
+    }
+
     /// Encode `packet` into a new owned frame.
     pub fn from_packet(packet: &Packet<'_>, version: ProtocolVersion) -> Result<Self, EncodeError> {
         let mut buf = BytesMut::with_capacity(packet.encoded_len(version));
@@ -50,12 +59,15 @@ impl OwnedPacket {
         Ok(Self { frame: buf.freeze(), header_len, version })
     }
 
-    /// The borrowed view. The frame was validated when this value was made, so this only
-    /// fails if that invariant were broken.
-    pub fn packet(&self) -> Result<Packet<'_>, DecodeError> {
-        let first_byte = self.frame.first().copied().ok_or(DecodeError::Truncated)?;
-        let body = self.frame.get(self.header_len..).ok_or(DecodeError::Truncated)?;
-        Packet::decode(first_byte, body, Some(self.version))
+    /// The borrowed view, re-read from the frame (nothing is copied).
+    pub fn packet(&self) -> Packet<'_> {
+        let first_byte = self.frame.first().copied().unwrap_or_default();
+        let body = self.frame.get(self.header_len..).unwrap_or_default();
+        match Packet::decode(first_byte, body, Some(self.version)) {
+            Ok(packet) => packet,
+            // The frame was validated when this value was made, and `Bytes` is immutable.
+            Err(error) => unreachable!("an OwnedPacket holds a validated frame, yet: {error}"),
+        }
     }
 
     /// The whole frame, ready to send.
@@ -71,7 +83,7 @@ impl OwnedPacket {
     /// A PUBLISH payload as a shared `Bytes` (no copy); empty for other packets.
     pub fn payload(&self) -> Bytes {
         match self.packet() {
-            Ok(Packet::Publish(publish)) => self.frame.slice_ref(publish.payload),
+            Packet::Publish(publish) => self.frame.slice_ref(publish.payload),
             _ => Bytes::new(),
         }
     }

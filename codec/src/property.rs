@@ -10,10 +10,10 @@ use core::fmt;
 
 use bytes::BufMut;
 
-use crate::error::{DecodeError, EncodeError};
+use crate::error::{DecodeError, ValidationError};
 use crate::packet::PacketType;
-use crate::topic::TopicName;
-use crate::wire::{self, PResult};
+use crate::topic::{MqttStr, TopicName};
+use crate::wire::{self, Block, BlockReader};
 
 /// A property identifier (Table 2-4). An open code space: unknown values can be carried
 /// by [`crate::raw`] builders, and the decoder rejects them.
@@ -102,7 +102,7 @@ pub enum ValueType {
 }
 
 macro_rules! properties {
-    ($($name:ident = $id:literal, $key:literal, $vt:ident, $text:literal, [$($ctx:ident),*];)*) => {
+    ($($name:ident = $id:literal, $variant:ident($($field:ident),+), $key:literal, $vt:ident, $text:literal, [$($ctx:ident),*];)*) => {
         impl PropertyId {
             $(#[doc = concat!($text, " (Table 2-4).")] pub const $name: Self = Self($id);)*
 
@@ -132,37 +132,106 @@ macro_rules! properties {
                 match self.0 { $($id => 0 $(| PropertyContext::$ctx.bit())*,)* _ => 0 }
             }
         }
+
+        impl<'a> Property<'a> {
+            /// The property's identifier.
+            pub const fn id(&self) -> PropertyId {
+                match self { $(Self::$variant(..) => PropertyId::$name,)* }
+            }
+
+            /// The value, by wire type.
+            const fn value(&self) -> Value<'a> {
+                match *self { $(Self::$variant($($field),+) => Value::$vt($($field),+),)* }
+            }
+
+            /// The property `id` with this value, if the value has the property's type.
+            const fn from_value(id: PropertyId, value: Value<'a>) -> Option<Self> {
+                match (id.0, value) { $(($id, Value::$vt($($field),+)) => Some(Self::$variant($($field),+)),)* _ => None }
+            }
+        }
     };
 }
 
+// One table: identifier, variant, key, wire type, name, and the packets that may carry it.
 properties! {
-    PAYLOAD_FORMAT_INDICATOR = 0x01, "payload_format_indicator", Byte, "Payload Format Indicator", [Publish, Will];
-    MESSAGE_EXPIRY_INTERVAL = 0x02, "message_expiry_interval", FourByte, "Message Expiry Interval", [Publish, Will];
-    CONTENT_TYPE = 0x03, "content_type", Utf8, "Content Type", [Publish, Will];
-    RESPONSE_TOPIC = 0x08, "response_topic", Utf8, "Response Topic", [Publish, Will];
-    CORRELATION_DATA = 0x09, "correlation_data", Binary, "Correlation Data", [Publish, Will];
-    SUBSCRIPTION_IDENTIFIER = 0x0B, "subscription_identifier", VarInt, "Subscription Identifier", [Publish, Subscribe];
-    SESSION_EXPIRY_INTERVAL = 0x11, "session_expiry_interval", FourByte, "Session Expiry Interval", [Connect, ConnAck, Disconnect];
-    ASSIGNED_CLIENT_IDENTIFIER = 0x12, "assigned_client_identifier", Utf8, "Assigned Client Identifier", [ConnAck];
-    SERVER_KEEP_ALIVE = 0x13, "server_keep_alive", TwoByte, "Server Keep Alive", [ConnAck];
-    AUTHENTICATION_METHOD = 0x15, "authentication_method", Utf8, "Authentication Method", [Connect, ConnAck, Auth];
-    AUTHENTICATION_DATA = 0x16, "authentication_data", Binary, "Authentication Data", [Connect, ConnAck, Auth];
-    REQUEST_PROBLEM_INFORMATION = 0x17, "request_problem_information", Byte, "Request Problem Information", [Connect];
-    WILL_DELAY_INTERVAL = 0x18, "will_delay_interval", FourByte, "Will Delay Interval", [Will];
-    REQUEST_RESPONSE_INFORMATION = 0x19, "request_response_information", Byte, "Request Response Information", [Connect];
-    RESPONSE_INFORMATION = 0x1A, "response_information", Utf8, "Response Information", [ConnAck];
-    SERVER_REFERENCE = 0x1C, "server_reference", Utf8, "Server Reference", [ConnAck, Disconnect];
-    REASON_STRING = 0x1F, "reason_string", Utf8, "Reason String", [ConnAck, PubAck, PubRec, PubRel, PubComp, SubAck, UnsubAck, Disconnect, Auth];
-    RECEIVE_MAXIMUM = 0x21, "receive_maximum", TwoByte, "Receive Maximum", [Connect, ConnAck];
-    TOPIC_ALIAS_MAXIMUM = 0x22, "topic_alias_maximum", TwoByte, "Topic Alias Maximum", [Connect, ConnAck];
-    TOPIC_ALIAS = 0x23, "topic_alias", TwoByte, "Topic Alias", [Publish];
-    MAXIMUM_QOS = 0x24, "maximum_qos", Byte, "Maximum QoS", [ConnAck];
-    RETAIN_AVAILABLE = 0x25, "retain_available", Byte, "Retain Available", [ConnAck];
-    USER_PROPERTY = 0x26, "user_property", Utf8Pair, "User Property", [Connect, Will, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck, Unsubscribe, UnsubAck, Disconnect, Auth];
-    MAXIMUM_PACKET_SIZE = 0x27, "maximum_packet_size", FourByte, "Maximum Packet Size", [Connect, ConnAck];
-    WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28, "wildcard_subscription_available", Byte, "Wildcard Subscription Available", [ConnAck];
-    SUBSCRIPTION_IDENTIFIER_AVAILABLE = 0x29, "subscription_identifier_available", Byte, "Subscription Identifier Available", [ConnAck];
-    SHARED_SUBSCRIPTION_AVAILABLE = 0x2A, "shared_subscription_available", Byte, "Shared Subscription Available", [ConnAck];
+    PAYLOAD_FORMAT_INDICATOR = 0x01, PayloadFormatIndicator(v), "payload_format_indicator", Byte, "Payload Format Indicator", [Publish, Will];
+    MESSAGE_EXPIRY_INTERVAL = 0x02, MessageExpiryInterval(v), "message_expiry_interval", FourByte, "Message Expiry Interval", [Publish, Will];
+    CONTENT_TYPE = 0x03, ContentType(v), "content_type", Utf8, "Content Type", [Publish, Will];
+    RESPONSE_TOPIC = 0x08, ResponseTopic(v), "response_topic", Utf8, "Response Topic", [Publish, Will];
+    CORRELATION_DATA = 0x09, CorrelationData(v), "correlation_data", Binary, "Correlation Data", [Publish, Will];
+    SUBSCRIPTION_IDENTIFIER = 0x0B, SubscriptionIdentifier(v), "subscription_identifier", VarInt, "Subscription Identifier", [Publish, Subscribe];
+    SESSION_EXPIRY_INTERVAL = 0x11, SessionExpiryInterval(v), "session_expiry_interval", FourByte, "Session Expiry Interval", [Connect, ConnAck, Disconnect];
+    ASSIGNED_CLIENT_IDENTIFIER = 0x12, AssignedClientIdentifier(v), "assigned_client_identifier", Utf8, "Assigned Client Identifier", [ConnAck];
+    SERVER_KEEP_ALIVE = 0x13, ServerKeepAlive(v), "server_keep_alive", TwoByte, "Server Keep Alive", [ConnAck];
+    AUTHENTICATION_METHOD = 0x15, AuthenticationMethod(v), "authentication_method", Utf8, "Authentication Method", [Connect, ConnAck, Auth];
+    AUTHENTICATION_DATA = 0x16, AuthenticationData(v), "authentication_data", Binary, "Authentication Data", [Connect, ConnAck, Auth];
+    REQUEST_PROBLEM_INFORMATION = 0x17, RequestProblemInformation(v), "request_problem_information", Byte, "Request Problem Information", [Connect];
+    WILL_DELAY_INTERVAL = 0x18, WillDelayInterval(v), "will_delay_interval", FourByte, "Will Delay Interval", [Will];
+    REQUEST_RESPONSE_INFORMATION = 0x19, RequestResponseInformation(v), "request_response_information", Byte, "Request Response Information", [Connect];
+    RESPONSE_INFORMATION = 0x1A, ResponseInformation(v), "response_information", Utf8, "Response Information", [ConnAck];
+    SERVER_REFERENCE = 0x1C, ServerReference(v), "server_reference", Utf8, "Server Reference", [ConnAck, Disconnect];
+    REASON_STRING = 0x1F, ReasonString(v), "reason_string", Utf8, "Reason String", [ConnAck, PubAck, PubRec, PubRel, PubComp, SubAck, UnsubAck, Disconnect, Auth];
+    RECEIVE_MAXIMUM = 0x21, ReceiveMaximum(v), "receive_maximum", TwoByte, "Receive Maximum", [Connect, ConnAck];
+    TOPIC_ALIAS_MAXIMUM = 0x22, TopicAliasMaximum(v), "topic_alias_maximum", TwoByte, "Topic Alias Maximum", [Connect, ConnAck];
+    TOPIC_ALIAS = 0x23, TopicAlias(v), "topic_alias", TwoByte, "Topic Alias", [Publish];
+    MAXIMUM_QOS = 0x24, MaximumQoS(v), "maximum_qos", Byte, "Maximum QoS", [ConnAck];
+    RETAIN_AVAILABLE = 0x25, RetainAvailable(v), "retain_available", Byte, "Retain Available", [ConnAck];
+    USER_PROPERTY = 0x26, UserProperty(k, v), "user_property", Utf8Pair, "User Property", [Connect, Will, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck, Unsubscribe, UnsubAck, Disconnect, Auth];
+    MAXIMUM_PACKET_SIZE = 0x27, MaximumPacketSize(v), "maximum_packet_size", FourByte, "Maximum Packet Size", [Connect, ConnAck];
+    WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28, WildcardSubscriptionAvailable(v), "wildcard_subscription_available", Byte, "Wildcard Subscription Available", [ConnAck];
+    SUBSCRIPTION_IDENTIFIER_AVAILABLE = 0x29, SubscriptionIdentifierAvailable(v), "subscription_identifier_available", Byte, "Subscription Identifier Available", [ConnAck];
+    SHARED_SUBSCRIPTION_AVAILABLE = 0x2A, SharedSubscriptionAvailable(v), "shared_subscription_available", Byte, "Shared Subscription Available", [ConnAck];
+}
+
+/// A property value by wire type (§2.2.2.2): what reading, sizing and writing depend on.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Byte(u8),
+    TwoByte(u16),
+    FourByte(u32),
+    VarInt(u32),
+    Utf8(&'a str),
+    Binary(&'a [u8]),
+    Utf8Pair(&'a str, &'a str),
+}
+
+impl Value<'_> {
+    fn encoded_len(self) -> usize {
+        match self {
+            Self::Byte(_) => 1,
+            Self::TwoByte(_) => 2,
+            Self::FourByte(_) => 4,
+            Self::VarInt(v) => wire::var_int_len(v),
+            Self::Utf8(s) => wire::field_len(s.as_bytes()),
+            Self::Binary(b) => wire::field_len(b),
+            Self::Utf8Pair(k, v) => wire::sum([wire::field_len(k.as_bytes()), wire::field_len(v.as_bytes())]),
+        }
+    }
+
+    fn encode(self, buf: &mut impl BufMut) {
+        match self {
+            Self::Byte(v) => buf.put_u8(v),
+            Self::TwoByte(v) => buf.put_u16(v),
+            Self::FourByte(v) => buf.put_u32(v),
+            Self::VarInt(v) => wire::put_var_int(buf, v),
+            Self::Utf8(s) => wire::put_field(buf, s.as_bytes()),
+            Self::Binary(b) => wire::put_field(buf, b),
+            Self::Utf8Pair(k, v) => {
+                wire::put_field(buf, k.as_bytes());
+                wire::put_field(buf, v.as_bytes());
+            }
+        }
+    }
+
+    /// The strings a builder must check (U+0000, length) and the binary fields' lengths.
+    fn check_fields(self) -> Result<(), ValidationError> {
+        match self {
+            Self::Utf8(s) => MqttStr::new(s).map(drop),
+            Self::Utf8Pair(k, v) => MqttStr::new(k).and(MqttStr::new(v)).map(drop),
+            Self::Binary(b) => wire::check_len(b.len()),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl fmt::Debug for PropertyId {
@@ -193,7 +262,7 @@ pub enum Property<'a> {
     MessageExpiryInterval(u32),
     /// 0x03.
     ContentType(&'a str),
-    /// 0x08, a topic name (no wildcards, \[MQTT-3.3.2-14\]).
+    /// 0x08, a topic name (no wildcards, \[MQTT-5.0: 3.3.2-14\]).
     ResponseTopic(&'a str),
     /// 0x09.
     CorrelationData(&'a [u8]),
@@ -243,105 +312,17 @@ pub enum Property<'a> {
     SharedSubscriptionAvailable(u8),
 }
 
-impl<'a> Property<'a> {
-    /// The property's identifier.
-    pub const fn id(&self) -> PropertyId {
-        use Property as P;
-        PropertyId(match self {
-            P::PayloadFormatIndicator(_) => 0x01,
-            P::MessageExpiryInterval(_) => 0x02,
-            P::ContentType(_) => 0x03,
-            P::ResponseTopic(_) => 0x08,
-            P::CorrelationData(_) => 0x09,
-            P::SubscriptionIdentifier(_) => 0x0B,
-            P::SessionExpiryInterval(_) => 0x11,
-            P::AssignedClientIdentifier(_) => 0x12,
-            P::ServerKeepAlive(_) => 0x13,
-            P::AuthenticationMethod(_) => 0x15,
-            P::AuthenticationData(_) => 0x16,
-            P::RequestProblemInformation(_) => 0x17,
-            P::WillDelayInterval(_) => 0x18,
-            P::RequestResponseInformation(_) => 0x19,
-            P::ResponseInformation(_) => 0x1A,
-            P::ServerReference(_) => 0x1C,
-            P::ReasonString(_) => 0x1F,
-            P::ReceiveMaximum(_) => 0x21,
-            P::TopicAliasMaximum(_) => 0x22,
-            P::TopicAlias(_) => 0x23,
-            P::MaximumQoS(_) => 0x24,
-            P::RetainAvailable(_) => 0x25,
-            P::UserProperty(..) => 0x26,
-            P::MaximumPacketSize(_) => 0x27,
-            P::WildcardSubscriptionAvailable(_) => 0x28,
-            P::SubscriptionIdentifierAvailable(_) => 0x29,
-            P::SharedSubscriptionAvailable(_) => 0x2A,
-        })
-    }
-
+impl Property<'_> {
     /// Bytes this property takes on the wire, identifier included.
     pub fn encoded_len(&self) -> usize {
-        use Property as P;
-        let value_len = match self {
-            P::PayloadFormatIndicator(_)
-            | P::RequestProblemInformation(_)
-            | P::RequestResponseInformation(_)
-            | P::MaximumQoS(_)
-            | P::RetainAvailable(_)
-            | P::WildcardSubscriptionAvailable(_)
-            | P::SubscriptionIdentifierAvailable(_)
-            | P::SharedSubscriptionAvailable(_) => 1,
-            P::ServerKeepAlive(_) | P::ReceiveMaximum(_) | P::TopicAliasMaximum(_) | P::TopicAlias(_) => 2,
-            P::MessageExpiryInterval(_)
-            | P::SessionExpiryInterval(_)
-            | P::WillDelayInterval(_)
-            | P::MaximumPacketSize(_) => 4,
-            P::SubscriptionIdentifier(v) => wire::var_int_len(*v),
-            P::ContentType(s)
-            | P::ResponseTopic(s)
-            | P::AssignedClientIdentifier(s)
-            | P::AuthenticationMethod(s)
-            | P::ResponseInformation(s)
-            | P::ServerReference(s)
-            | P::ReasonString(s) => wire::field_len(s.as_bytes()),
-            P::CorrelationData(b) | P::AuthenticationData(b) => wire::field_len(b),
-            P::UserProperty(k, v) => wire::sum([wire::field_len(k.as_bytes()), wire::field_len(v.as_bytes())]),
-        };
-        value_len.saturating_add(1)
+        self.value().encoded_len().saturating_add(1)
     }
 
     /// Write the property (identifier and value). Values are not checked here; see
     /// [`PropertiesBuf::push`].
     pub fn encode(&self, buf: &mut impl BufMut) {
-        use Property as P;
         buf.put_u8(self.id().0);
-        match *self {
-            P::PayloadFormatIndicator(v)
-            | P::RequestProblemInformation(v)
-            | P::RequestResponseInformation(v)
-            | P::MaximumQoS(v)
-            | P::RetainAvailable(v)
-            | P::WildcardSubscriptionAvailable(v)
-            | P::SubscriptionIdentifierAvailable(v)
-            | P::SharedSubscriptionAvailable(v) => buf.put_u8(v),
-            P::ServerKeepAlive(v) | P::ReceiveMaximum(v) | P::TopicAliasMaximum(v) | P::TopicAlias(v) => buf.put_u16(v),
-            P::MessageExpiryInterval(v)
-            | P::SessionExpiryInterval(v)
-            | P::WillDelayInterval(v)
-            | P::MaximumPacketSize(v) => buf.put_u32(v),
-            P::SubscriptionIdentifier(v) => wire::put_var_int(buf, v),
-            P::ContentType(s)
-            | P::ResponseTopic(s)
-            | P::AssignedClientIdentifier(s)
-            | P::AuthenticationMethod(s)
-            | P::ResponseInformation(s)
-            | P::ServerReference(s)
-            | P::ReasonString(s) => wire::put_field(buf, s.as_bytes()),
-            P::CorrelationData(b) | P::AuthenticationData(b) => wire::put_field(buf, b),
-            P::UserProperty(k, v) => {
-                wire::put_field(buf, k.as_bytes());
-                wire::put_field(buf, v.as_bytes());
-            }
-        }
+        self.value().encode(buf);
     }
 
     /// Check the value's range (each property's section in §3: "It is a Protocol Error
@@ -360,7 +341,7 @@ impl<'a> Property<'a> {
             P::ReceiveMaximum(v) | P::TopicAlias(v) => v != 0,
             P::MaximumPacketSize(v) => v != 0,
             P::SubscriptionIdentifier(v) => (1..=wire::VAR_INT_MAX).contains(&v),
-            // "The Response Topic MUST NOT contain wildcard characters" [MQTT-3.3.2-14].
+            // "The Response Topic MUST NOT contain wildcard characters" [MQTT-5.0: 3.3.2-14].
             P::ResponseTopic(s) => {
                 return match TopicName::parse(s) {
                     Ok(_) if !s.is_empty() => Ok(()),
@@ -373,89 +354,30 @@ impl<'a> Property<'a> {
     }
 }
 
-/// Read one property; strings are checked for UTF-8 and U+0000 as they are read, unless
-/// `trusted` (iterating a block that was checked before).
-fn property(input: &[u8], trusted: bool) -> PResult<'_, Property<'_>> {
-    let string = if trusted { wire::checked_string } else { wire::string };
-    use Property as P;
-    let (input, id) = wire::u8(input)?;
-    let id = PropertyId(id);
-    let Some(value_type) = id.value_type() else {
-        return wire::fail(DecodeError::UnknownProperty(id.0));
+/// Read the next property. Strings are UTF-8 checked; with `check`, also for U+0000.
+fn read_property<'a>(reader: &mut BlockReader<'a>, check: bool) -> Result<Property<'a>, DecodeError> {
+    let id = PropertyId(reader.u8()?);
+    let mut string = || {
+        let text = reader.utf8_field()?;
+        if check && wire::has_nul(text.as_bytes()) {
+            return Err(DecodeError::NullCharacter);
+        }
+        Ok(text)
     };
-    let (input, prop) = match value_type {
-        ValueType::Byte => {
-            let (i, v) = wire::u8(input)?;
-            (i, byte_property(id, v))
+    let value = match id.value_type() {
+        Some(ValueType::Byte) => Value::Byte(reader.u8()?),
+        Some(ValueType::TwoByte) => Value::TwoByte(reader.u16()?),
+        Some(ValueType::FourByte) => Value::FourByte(reader.u32()?),
+        Some(ValueType::VarInt) => Value::VarInt(reader.var_int()?),
+        Some(ValueType::Utf8) => Value::Utf8(string()?),
+        Some(ValueType::Binary) => Value::Binary(reader.binary()?),
+        Some(ValueType::Utf8Pair) => {
+            let key = string()?;
+            Value::Utf8Pair(key, string()?)
         }
-        ValueType::TwoByte => {
-            let (i, v) = wire::u16(input)?;
-            (
-                i,
-                match id {
-                    PropertyId::SERVER_KEEP_ALIVE => P::ServerKeepAlive(v),
-                    PropertyId::RECEIVE_MAXIMUM => P::ReceiveMaximum(v),
-                    PropertyId::TOPIC_ALIAS_MAXIMUM => P::TopicAliasMaximum(v),
-                    _ => P::TopicAlias(v),
-                },
-            )
-        }
-        ValueType::FourByte => {
-            let (i, v) = wire::u32(input)?;
-            (
-                i,
-                match id {
-                    PropertyId::MESSAGE_EXPIRY_INTERVAL => P::MessageExpiryInterval(v),
-                    PropertyId::SESSION_EXPIRY_INTERVAL => P::SessionExpiryInterval(v),
-                    PropertyId::WILL_DELAY_INTERVAL => P::WillDelayInterval(v),
-                    _ => P::MaximumPacketSize(v),
-                },
-            )
-        }
-        ValueType::VarInt => {
-            let (i, v) = wire::var_int(input)?;
-            (i, P::SubscriptionIdentifier(v))
-        }
-        ValueType::Utf8 => {
-            let (i, s) = string(input)?;
-            (
-                i,
-                match id {
-                    PropertyId::CONTENT_TYPE => P::ContentType(s),
-                    PropertyId::RESPONSE_TOPIC => P::ResponseTopic(s),
-                    PropertyId::ASSIGNED_CLIENT_IDENTIFIER => P::AssignedClientIdentifier(s),
-                    PropertyId::AUTHENTICATION_METHOD => P::AuthenticationMethod(s),
-                    PropertyId::RESPONSE_INFORMATION => P::ResponseInformation(s),
-                    PropertyId::SERVER_REFERENCE => P::ServerReference(s),
-                    _ => P::ReasonString(s),
-                },
-            )
-        }
-        ValueType::Binary => {
-            let (i, b) = wire::binary(input)?;
-            (i, if id == PropertyId::CORRELATION_DATA { P::CorrelationData(b) } else { P::AuthenticationData(b) })
-        }
-        ValueType::Utf8Pair => {
-            let (i, k) = string(input)?;
-            let (i, v) = string(i)?;
-            (i, P::UserProperty(k, v))
-        }
+        None => return Err(DecodeError::UnknownProperty(id.0)),
     };
-    Ok((input, prop))
-}
-
-fn byte_property(id: PropertyId, v: u8) -> Property<'static> {
-    use Property as P;
-    match id {
-        PropertyId::PAYLOAD_FORMAT_INDICATOR => P::PayloadFormatIndicator(v),
-        PropertyId::REQUEST_PROBLEM_INFORMATION => P::RequestProblemInformation(v),
-        PropertyId::REQUEST_RESPONSE_INFORMATION => P::RequestResponseInformation(v),
-        PropertyId::MAXIMUM_QOS => P::MaximumQoS(v),
-        PropertyId::RETAIN_AVAILABLE => P::RetainAvailable(v),
-        PropertyId::WILDCARD_SUBSCRIPTION_AVAILABLE => P::WildcardSubscriptionAvailable(v),
-        PropertyId::SUBSCRIPTION_IDENTIFIER_AVAILABLE => P::SubscriptionIdentifierAvailable(v),
-        _ => P::SharedSubscriptionAvailable(v),
-    }
+    Property::from_value(id, value).ok_or(DecodeError::UnknownProperty(id.0))
 }
 
 /// A validated block of properties, borrowed from the packet (without its length prefix).
@@ -464,14 +386,13 @@ fn byte_property(id: PropertyId, v: u8) -> Property<'static> {
 /// properties in the same order.
 #[derive(Clone, Copy)]
 pub struct Properties<'a> {
-    raw: &'a [u8],
-    /// Contexts in which every property of the block is allowed (derived from `raw`).
-    contexts: u16,
+    /// The bytes, with the contexts in which every property of the block is allowed.
+    block: Block<'a>,
 }
 
 impl<'a> Properties<'a> {
     /// No properties.
-    pub const EMPTY: Properties<'static> = Properties { raw: &[], contexts: ALL_CONTEXTS };
+    pub const EMPTY: Properties<'static> = Properties { block: Block::Text("", ALL_CONTEXTS) };
 
     /// Check a raw property block (without its length prefix) for use in `context`.
     pub fn parse(raw: &'a [u8], context: PropertyContext) -> Result<Self, DecodeError> {
@@ -483,20 +404,21 @@ impl<'a> Properties<'a> {
     /// Wrap raw bytes without checking them: for building deliberately malformed packets.
     /// Iteration stops at the first property it cannot read.
     pub const fn from_raw_unchecked(raw: &'a [u8]) -> Self {
-        Self { raw, contexts: ALL_CONTEXTS }
+        Self { block: Block::Bytes(raw, ALL_CONTEXTS) }
     }
 
     /// Check everything that does not depend on the packet, and work out in which
     /// packets the block may appear.
     fn parse_any(raw: &'a [u8]) -> Result<Self, DecodeError> {
+        if raw.is_empty() {
+            return Ok(Self::EMPTY);
+        }
         let mut seen: u64 = 0;
         let mut contexts = ALL_CONTEXTS;
-        let mut has_auth_method = false;
-        let mut has_auth_data = false;
-        let mut rest = raw;
-        while !rest.is_empty() {
-            let (next, prop) = wire::finish(property(rest, false))?;
-            rest = next;
+        let block = Block::new(raw, ALL_CONTEXTS);
+        let mut reader = block.reader();
+        while !reader.is_empty() {
+            let prop = read_property(&mut reader, true)?;
             prop.check_value()?;
             let id = prop.id();
             let bit = 1u64 << (id.0 & 63);
@@ -513,20 +435,19 @@ impl<'a> Properties<'a> {
             }
             seen |= bit;
             contexts &= id.allowed_in();
-            has_auth_method |= id == PropertyId::AUTHENTICATION_METHOD;
-            has_auth_data |= id == PropertyId::AUTHENTICATION_DATA;
         }
         // "It is a Protocol Error to include Authentication Data if there is no
         // Authentication Method" (§3.1.2.11.10, §3.2.2.3.18, §3.15.2.2.3).
-        if has_auth_data && !has_auth_method {
+        let has = |id: PropertyId| seen & (1u64 << (id.0 & 63)) != 0;
+        if has(PropertyId::AUTHENTICATION_DATA) && !has(PropertyId::AUTHENTICATION_METHOD) {
             return Err(DecodeError::MissingAuthenticationMethod);
         }
-        Ok(Self { raw, contexts })
+        Ok(Self { block: block.with_meta(contexts) })
     }
 
     /// Check that every property may appear in `context` (Table 2-4).
     pub fn check_context(&self, context: PropertyContext) -> Result<(), DecodeError> {
-        if self.contexts & context.bit() != 0 {
+        if self.block.meta() & context.bit() != 0 {
             return Ok(());
         }
         // Slow path, only for the error: find which property is out of place.
@@ -548,17 +469,17 @@ impl<'a> Properties<'a> {
 
     /// The raw bytes (without the length prefix).
     pub const fn as_bytes(&self) -> &'a [u8] {
-        self.raw
+        self.block.bytes()
     }
 
     /// Whether there are no properties.
     pub const fn is_empty(&self) -> bool {
-        self.raw.is_empty()
+        self.as_bytes().is_empty()
     }
 
     /// The properties, in wire order.
     pub fn iter(&self) -> PropertyIter<'a> {
-        PropertyIter { rest: self.raw }
+        PropertyIter { reader: self.block.reader() }
     }
 
     /// The first property with this identifier.
@@ -584,28 +505,30 @@ impl<'a> Properties<'a> {
 
     /// Bytes on the wire, length prefix included.
     pub fn encoded_len(&self) -> usize {
-        wire::var_int_len(self.raw_len()).saturating_add(self.raw.len())
+        wire::var_int_len(self.raw_len()).saturating_add(self.as_bytes().len())
     }
 
     fn raw_len(&self) -> u32 {
-        u32::try_from(self.raw.len()).unwrap_or(u32::MAX)
+        u32::try_from(self.as_bytes().len()).unwrap_or(u32::MAX)
     }
 
     /// Write the length prefix and the properties.
     pub fn encode(&self, buf: &mut impl BufMut) {
         wire::put_var_int(buf, self.raw_len());
-        buf.put_slice(self.raw);
+        buf.put_slice(self.as_bytes());
     }
 
     /// Read a length-prefixed property block inside a packet body and check it for
-    /// `context`.
-    pub(crate) fn decode(input: &'a [u8], context: PropertyContext) -> PResult<'a, Self> {
-        let (input, len) = wire::var_int(input)?;
-        let (input, raw) = wire::take(len as usize)(input)?;
-        match Self::parse(raw, context) {
-            Ok(props) => Ok((input, props)),
-            Err(e) => wire::fail(e),
+    /// `context`: the block and the bytes after it.
+    #[inline]
+    pub(crate) fn split(input: &'a [u8], context: PropertyContext) -> Result<(Self, &'a [u8]), DecodeError> {
+        // Most packets carry no property at all: a single zero byte.
+        if let [0, rest @ ..] = input {
+            return Ok((Self::EMPTY, rest));
         }
+        let (len, rest) = wire::split_var_int(input)?;
+        let (raw, rest) = rest.split_at_checked(len as usize).ok_or(DecodeError::Truncated)?;
+        Ok((Self::parse(raw, context)?, rest))
     }
 }
 
@@ -682,7 +605,7 @@ impl Default for Properties<'_> {
 
 impl PartialEq for Properties<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.raw == other.raw
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -690,7 +613,7 @@ impl Eq for Properties<'_> {}
 
 impl core::hash::Hash for Properties<'_> {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        self.raw.hash(state);
+        self.as_bytes().hash(state);
     }
 }
 
@@ -708,28 +631,32 @@ impl<'a> IntoIterator for Properties<'a> {
     }
 }
 
-/// Iterator over a validated property block.
-#[derive(Debug, Clone)]
+/// Iterator over a validated property block. Strings are sub-slices of a block that was
+/// validated as a whole when it was decoded: iterating validates nothing again.
+#[derive(Clone)]
 pub struct PropertyIter<'a> {
-    rest: &'a [u8],
+    reader: BlockReader<'a>,
+}
+
+impl fmt::Debug for PropertyIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
 }
 
 impl<'a> Iterator for PropertyIter<'a> {
     type Item = Property<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Property<'a>> {
-        // An empty block would otherwise go through the parser's error path.
-        if self.rest.is_empty() {
+        if self.reader.is_empty() {
             return None;
         }
-        match property(self.rest, true) {
-            Ok((rest, prop)) => {
-                self.rest = rest;
-                Some(prop)
-            }
+        match read_property(&mut self.reader, false) {
+            Ok(prop) => Some(prop),
             // Only reachable for blocks built with `from_raw_unchecked`.
             Err(_) => {
-                self.rest = &[];
+                self.reader.stop();
                 None
             }
         }
@@ -749,29 +676,15 @@ impl PropertiesBuf {
     }
 
     /// Append a property after checking its value (range, strings, field lengths).
-    pub fn push(&mut self, prop: Property<'_>) -> Result<&mut Self, EncodeError> {
+    pub fn push(&mut self, prop: Property<'_>) -> Result<&mut Self, ValidationError> {
         prop.check_value()?;
-        match prop {
-            Property::ContentType(s)
-            | Property::ResponseTopic(s)
-            | Property::AssignedClientIdentifier(s)
-            | Property::AuthenticationMethod(s)
-            | Property::ResponseInformation(s)
-            | Property::ServerReference(s)
-            | Property::ReasonString(s) => crate::topic::MqttStr::new(s).map(drop)?,
-            Property::UserProperty(k, v) => {
-                crate::topic::MqttStr::new(k)?;
-                crate::topic::MqttStr::new(v)?;
-            }
-            Property::CorrelationData(b) | Property::AuthenticationData(b) => wire::check_field(b)?,
-            _ => {}
-        }
+        prop.value().check_fields()?;
         prop.encode(&mut self.buf);
         Ok(self)
     }
 
     /// Check the whole block for `context` (duplicates, placement) and borrow it.
-    pub fn properties(&self, context: PropertyContext) -> Result<Properties<'_>, EncodeError> {
+    pub fn properties(&self, context: PropertyContext) -> Result<Properties<'_>, ValidationError> {
         Ok(Properties::parse(&self.buf, context)?)
     }
 

@@ -16,9 +16,8 @@ macro_rules! reason_codes {
         impl ReasonCode {
             $(#[doc = $text] pub const $name: Self = Self($value);)*
 
-            /// The name the standard gives this code (for some values several names apply;
-            /// the first in Table 2-6 is returned).
-            pub const fn name(self) -> Option<&'static str> {
+            /// The 5.0 name of this code in Table 2-6 (0x00 has three: see [`Self::name`]).
+            const fn v5_name(self) -> Option<&'static str> {
                 match self.0 {
                     $($value => Some($text),)*
                     _ => None,
@@ -137,20 +136,85 @@ impl ReasonCode {
     }
 }
 
+/// The number only: the same value has different names in different packets and versions
+/// (0x04 is "Disconnect with Will Message" in a 5.0 DISCONNECT, "Connection Refused, bad
+/// user name or password" in a 3.1.1 CONNACK). [`ReasonCode::display`] names it.
 impl fmt::Debug for ReasonCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "ReasonCode({:#04x} {name})", self.0),
-            None => write!(f, "ReasonCode({:#04x})", self.0),
-        }
+        write!(f, "ReasonCode({:#04x})", self.0)
     }
 }
 
+/// The number only (`0x87`); see [`ReasonCode::display`] for the name in context.
 impl fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{:#04x} ({name})", self.0),
-            None => write!(f, "{:#04x}", self.0),
+        write!(f, "{:#04x}", self.0)
+    }
+}
+
+impl ReasonCode {
+    /// The name the standard gives this code in `packet_type` under `version` (5.0
+    /// Table 2-6, 3.1.1 Table 3.1 and §3.9.3), or `None` if that packet cannot carry it
+    /// (before 5.0 only CONNACK and SUBACK carry codes).
+    ///
+    /// ```
+    /// use mqttkit_codec::{PacketType, ProtocolVersion, ReasonCode};
+    ///
+    /// let code = ReasonCode(0x04);
+    /// assert_eq!(code.name(PacketType::Disconnect, ProtocolVersion::V5), Some("Disconnect with Will Message"));
+    /// assert_eq!(
+    ///     code.name(PacketType::ConnAck, ProtocolVersion::V3_1_1),
+    ///     Some("Connection Refused, bad user name or password")
+    /// );
+    /// assert_eq!(code.name(PacketType::ConnAck, ProtocolVersion::V5), None);
+    /// assert_eq!(ReasonCode::SUCCESS.name(PacketType::SubAck, ProtocolVersion::V5), Some("Granted QoS 0"));
+    /// ```
+    pub fn name(self, packet_type: PacketType, version: ProtocolVersion) -> Option<&'static str> {
+        if !self.is_valid_for(packet_type, version) {
+            return None;
+        }
+        if !version.is_v5() {
+            return match (packet_type, self.0) {
+                (PacketType::ConnAck, 0x00) => Some("Connection Accepted"),
+                (PacketType::ConnAck, 0x01) => Some("Connection Refused, unacceptable protocol version"),
+                (PacketType::ConnAck, 0x02) => Some("Connection Refused, identifier rejected"),
+                (PacketType::ConnAck, 0x03) => Some("Connection Refused, Server unavailable"),
+                (PacketType::ConnAck, 0x04) => Some("Connection Refused, bad user name or password"),
+                (PacketType::ConnAck, 0x05) => Some("Connection Refused, not authorized"),
+                (PacketType::SubAck, 0x00) => Some("Success - Maximum QoS 0"),
+                (PacketType::SubAck, 0x01) => Some("Success - Maximum QoS 1"),
+                (PacketType::SubAck, 0x02) => Some("Success - Maximum QoS 2"),
+                (PacketType::SubAck, 0x80) => Some("Failure"),
+                _ => None,
+            };
+        }
+        match (packet_type, self.0) {
+            (PacketType::Disconnect, 0x00) => Some("Normal disconnection"),
+            (PacketType::SubAck, 0x00) => Some("Granted QoS 0"),
+            _ => self.v5_name(),
+        }
+    }
+
+    /// `Display` with the name in context: `0x87 (Not authorized)`, or the number alone
+    /// when the packet cannot carry the code.
+    pub const fn display(self, packet_type: PacketType, version: ProtocolVersion) -> NamedReasonCode {
+        NamedReasonCode { code: self, packet_type, version }
+    }
+}
+
+/// [`ReasonCode::display`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedReasonCode {
+    code: ReasonCode,
+    packet_type: PacketType,
+    version: ProtocolVersion,
+}
+
+impl fmt::Display for NamedReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code.name(self.packet_type, self.version) {
+            Some(name) => write!(f, "{:#04x} ({name})", self.code.0),
+            None => write!(f, "{:#04x}", self.code.0),
         }
     }
 }
@@ -158,5 +222,45 @@ impl fmt::Display for ReasonCode {
 impl From<u8> for ReasonCode {
     fn from(value: u8) -> Self {
         Self(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_depend_on_packet_and_version() {
+        let refused = crate::ConnAck::new(false, ReasonCode(0x04));
+        assert!(!format!("{refused:?}").contains("Will"), "{refused:?}");
+        assert_eq!(
+            ReasonCode(0x04).display(PacketType::ConnAck, ProtocolVersion::V3_1_1).to_string(),
+            "0x04 (Connection Refused, bad user name or password)"
+        );
+        assert_eq!(ReasonCode(0x80).name(PacketType::SubAck, ProtocolVersion::V3_1_1), Some("Failure"));
+        assert_eq!(ReasonCode(0x80).name(PacketType::SubAck, ProtocolVersion::V5), Some("Unspecified error"));
+        assert_eq!(ReasonCode::SUCCESS.name(PacketType::Disconnect, ProtocolVersion::V5), Some("Normal disconnection"));
+        assert_eq!(ReasonCode::SUCCESS.name(PacketType::PubAck, ProtocolVersion::V3_1_1), None);
+        assert_eq!(ReasonCode(0x10).display(PacketType::PubRel, ProtocolVersion::V5).to_string(), "0x10");
+    }
+
+    #[test]
+    fn every_valid_code_has_a_name() {
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            for packet_type in [PacketType::ConnAck, PacketType::SubAck] {
+                for code in 0..=u8::MAX {
+                    let code = ReasonCode(code);
+                    assert_eq!(code.is_valid_for(packet_type, version), code.name(packet_type, version).is_some());
+                }
+            }
+        }
+        for packet_type in PacketType::all_in(ProtocolVersion::V5) {
+            for code in 0..=u8::MAX {
+                let code = ReasonCode(code);
+                if code.is_valid_for(*packet_type, ProtocolVersion::V5) {
+                    assert!(code.name(*packet_type, ProtocolVersion::V5).is_some(), "{code:?} in {packet_type}");
+                }
+            }
+        }
     }
 }

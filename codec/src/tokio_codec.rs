@@ -1,13 +1,14 @@
 //! `tokio-util` codec (feature `tokio-codec`): frames a byte stream into
-//! [`OwnedPacket`]s and encodes [`Packet`]s.
+//! [`OwnedPacket`]s and encodes [`Packet`]s, with the framing of [`crate::StreamDecoder`].
 
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::{EncodeError, StreamError};
-use crate::frame::{self, DecoderConfig, MAX_RESERVE, Status};
+use crate::frame::{DecoderConfig, Status};
 use crate::owned::OwnedPacket;
-use crate::packet::{Packet, PacketType};
+use crate::packet::Packet;
+use crate::stream::Framing;
 use crate::version::ProtocolVersion;
 
 /// Errors of [`MqttCodec`]: the stream's, the encoder's, or I/O.
@@ -40,23 +41,53 @@ impl From<std::io::Error> for CodecError {
     }
 }
 
-/// A `tokio_util::codec` codec for MQTT. Decoded packets are [`OwnedPacket`]s sharing
-/// the read buffer's memory; the version is learnt from CONNECT unless configured.
+/// A `tokio_util::codec` codec for MQTT, built on the same framing as [`StreamDecoder`]
+/// (maximum packet size from the header, no resynchronisation after an error, version
+/// learnt from CONNECT). Decoded packets are [`OwnedPacket`]s sharing the read buffer's
+/// memory. Encoding needs the connection's version: it is the configured one, or learnt
+/// from the CONNECT received (a server) or sent (a client); before that, encoding anything
+/// but a CONNECT fails with [`EncodeError::UnknownVersion`].
+///
+/// ```
+/// use bytes::BytesMut;
+/// use mqttkit_codec::{Connect, MqttCodec, MqttStr, Packet, ProtocolVersion};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// // A client: the CONNECT it sends sets the version its codec decodes with.
+/// let mut client = MqttCodec::default();
+/// let connect = Connect::new(ProtocolVersion::V3_1_1, MqttStr::new("c1")?, true, 60);
+/// let mut wire = BytesMut::new();
+/// client.encode(&Packet::Connect(connect), &mut wire)?;
+/// assert_eq!(client.version(), Some(ProtocolVersion::V3_1_1));
+///
+/// // A server: learns the version from the CONNECT it receives, byte by byte here.
+/// let mut server = MqttCodec::default();
+/// let mut received = BytesMut::new();
+/// let mut packets = Vec::new();
+/// for byte in wire.iter() {
+///     received.extend_from_slice(&[*byte]);
+///     packets.extend(server.decode(&mut received)?);
+/// }
+/// assert!(matches!(packets[0].packet(), Packet::Connect(c) if c.client_id == "c1"));
+/// assert_eq!(server.version(), Some(ProtocolVersion::V3_1_1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`StreamDecoder`]: crate::StreamDecoder
 #[derive(Debug, Default)]
 pub struct MqttCodec {
-    config: DecoderConfig,
-    dead: bool,
+    framing: Framing,
 }
 
 impl MqttCodec {
     /// A codec with these settings.
     pub const fn new(config: DecoderConfig) -> Self {
-        Self { config, dead: false }
+        Self { framing: Framing::new(config) }
     }
 
     /// The protocol version, once known.
     pub const fn version(&self) -> Option<ProtocolVersion> {
-        self.config.version
+        self.framing.config.version
     }
 }
 
@@ -65,39 +96,15 @@ impl Decoder for MqttCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<OwnedPacket>, CodecError> {
-        if self.dead {
-            return Err(CodecError::Stream(StreamError::Dead));
-        }
-        let result = frame::parse_fixed_header(src, self.config.version, self.config.max_packet_size);
-        let header = match result {
-            Ok(Status::Complete(header)) => header,
-            Ok(Status::Incomplete { .. }) => return Ok(None),
-            Err(e) => {
-                self.dead = true;
-                return Err(CodecError::Stream(e));
+        let (used, version) = match self.framing.next(src).map_err(CodecError::Stream)? {
+            Status::Complete((Packet::Connect(connect), used)) => (used, connect.version),
+            Status::Complete((_, used)) => (used, self.framing.config.version.unwrap_or(ProtocolVersion::V5)),
+            Status::Incomplete { .. } => {
+                src.reserve(self.framing.reserve_hint(src));
+                return Ok(None);
             }
         };
-        if src.len() < header.frame_len() {
-            src.reserve(header.frame_len().saturating_sub(src.len()).min(MAX_RESERVE));
-            return Ok(None);
-        }
-        let is_connect = header.first_byte >> 4 == PacketType::Connect as u8;
-        let Some(version) = self.config.version.or(is_connect.then_some(ProtocolVersion::V5)) else {
-            self.dead = true;
-            let packet_type = PacketType::from_first_byte(header.first_byte, None).unwrap_or(PacketType::Connect);
-            return Err(CodecError::Stream(crate::DecodeError::UnexpectedPacket(packet_type).into()));
-        };
-        let frame = src.split_to(header.frame_len()).freeze();
-        match OwnedPacket::from_frame(frame, version) {
-            Ok(packet) => {
-                self.config.version.get_or_insert(packet.version());
-                Ok(Some(packet))
-            }
-            Err(e) => {
-                self.dead = true;
-                Err(CodecError::Stream(e))
-            }
-        }
+        Ok(Some(OwnedPacket::from_validated(src.split_to(used).freeze(), version)))
     }
 }
 
@@ -106,8 +113,8 @@ impl Encoder<&Packet<'_>> for MqttCodec {
 
     fn encode(&mut self, packet: &Packet<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
         let version = match packet {
-            Packet::Connect(connect) => connect.version,
-            _ => self.config.version.unwrap_or(ProtocolVersion::V5),
+            Packet::Connect(connect) => *self.framing.config.version.get_or_insert(connect.version),
+            _ => self.framing.config.version.ok_or(CodecError::Encode(EncodeError::UnknownVersion))?,
         };
         dst.reserve(packet.encoded_len(version));
         packet.encode(version, dst).map_err(CodecError::Encode)

@@ -6,24 +6,24 @@
 use core::fmt;
 use core::ops::Deref;
 
-use crate::error::{DecodeError, EncodeError};
-use crate::wire::FIELD_MAX;
+use crate::error::{DecodeError, ValidationError};
+use crate::wire;
 
 /// A UTF-8 Encoded String (§1.5.4): at most 65,535 bytes and no U+0000
-/// (\[MQTT-1.5.4-2\]); Rust's `str` already excludes ill-formed UTF-8 and surrogates.
+/// (\[MQTT-3.1.1: 1.5.3-2\], \[MQTT-5.0: 1.5.4-2\]); Rust's `str` already excludes ill-formed UTF-8 and surrogates.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MqttStr<'a>(&'a str);
 
 impl<'a> MqttStr<'a> {
     /// Check `text` and wrap it.
-    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+    pub fn new(text: &'a str) -> Result<Self, ValidationError> {
         check_len(text)?;
         Ok(Self::parse(text)?)
     }
 
     /// Check a string that came off the wire (its length already fits).
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        if crate::wire::has_nul(text.as_bytes()) {
+        if wire::has_nul(text.as_bytes()) {
             return Err(DecodeError::NullCharacter);
         }
         Ok(Self(text))
@@ -41,41 +41,44 @@ impl<'a> MqttStr<'a> {
 }
 
 /// A topic name (§4.7): a UTF-8 Encoded String without `+` or `#`
-/// (\[MQTT-3.3.2-2\], \[MQTT-4.7.0-1\]). It may be empty only in a 5.0 PUBLISH that
+/// (\[MQTT-3.3.2-2\], \[MQTT-3.1.1: 4.7.1-1\], \[MQTT-5.0: 4.7.0-1\]). It may be empty only in a 5.0 PUBLISH that
 /// carries a Topic Alias; the packet checks that.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct TopicName<'a>(&'a str);
 
 impl<'a> TopicName<'a> {
     /// Check `text` and wrap it.
-    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+    pub fn new(text: &'a str) -> Result<Self, ValidationError> {
         check_len(text)?;
         Ok(Self::parse(text)?)
     }
 
     /// Check a string whose length already fits.
+    #[inline]
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        // One branch-free pass for U+0000 and both wildcards.
-        let (nul, wildcard) = text
-            .bytes()
-            .fold((false, false), |(nul, wildcard), b| (nul | (b == 0), wildcard | (b == b'+') | (b == b'#')));
-        if nul {
-            return Err(DecodeError::NullCharacter);
-        }
-        if wildcard {
+        // "The wildcard characters can be used in Topic Filters, but MUST NOT be used
+        // within a Topic Name" [MQTT-3.1.1: 4.7.1-1] [MQTT-5.0: 4.7.0-1]; one branch-free pass for
+        // U+0000 and both wildcards.
+        let bytes = text.as_bytes();
+        let special = wire::scan_words(bytes, |word| {
+            wire::has_zero_byte(word)
+                | wire::has_zero_byte(word ^ wire::splat(b'+'))
+                | wire::has_zero_byte(word ^ wire::splat(b'#'))
+        });
+        if special != 0 {
+            if wire::has_nul(bytes) {
+                return Err(DecodeError::NullCharacter);
+            }
             return Err(DecodeError::WildcardInTopicName);
         }
         Ok(Self(text))
     }
 
-    /// Check a string read by the wire layer, which has already refused U+0000.
-    pub(crate) fn from_wire(text: &'a str) -> Result<Self, DecodeError> {
-        // "The wildcard characters can be used in Topic Filters, but MUST NOT be used
-        // within a Topic Name" [MQTT-4.7.1-1] / [MQTT-4.7.0-1].
-        if text.bytes().any(|b| b == b'+' || b == b'#') {
-            return Err(DecodeError::WildcardInTopicName);
-        }
-        Ok(Self(text))
+    /// Check a string field's bytes as they came off the wire: UTF-8, then U+0000 and
+    /// wildcards in one pass.
+    #[inline]
+    pub(crate) fn from_bytes(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::parse(crate::wire::utf8(bytes)?)
     }
 
     /// Wrap `text` without checking it: for building deliberately malformed packets.
@@ -97,7 +100,7 @@ pub struct TopicFilter<'a>(&'a str);
 
 impl<'a> TopicFilter<'a> {
     /// Check `text` and wrap it.
-    pub fn new(text: &'a str) -> Result<Self, EncodeError> {
+    pub fn new(text: &'a str) -> Result<Self, ValidationError> {
         check_len(text)?;
         Ok(Self::parse(text)?)
     }
@@ -125,22 +128,28 @@ impl<'a> TopicFilter<'a> {
     }
 
     /// For `$share/{ShareName}/{filter}`, the share name and the filter (5.0 §4.8.2).
-    pub fn shared(&self) -> Option<(&'a str, &'a str)> {
-        let rest = self.0.strip_prefix("$share/")?;
-        rest.split_once('/')
+    /// Whether it is a shared subscription at all depends on the version (5.0 only).
+    pub fn shared(&self) -> Option<SharedSubscription<'a>> {
+        SharedSubscription::split(self.0)
+    }
+
+    /// The ShareName of a `$share/{ShareName}/{filter}` filter.
+    pub fn share_name(&self) -> Option<&'a str> {
+        self.shared().map(|shared| shared.share_name)
     }
 
     /// Check the 5.0 shared-subscription form: "The ShareName MUST NOT contain the
     /// characters "/", "+" or "#", but MUST be followed by a "/" character. This "/"
-    /// character MUST be followed by a Topic Filter" \[MQTT-4.8.2-1\], \[MQTT-4.8.2-2\].
+    /// character MUST be followed by a Topic Filter" \[MQTT-5.0: 4.8.2-1\],
+    /// \[MQTT-5.0: 4.8.2-2\].
     pub fn check_shared(&self) -> Result<(), DecodeError> {
-        if !self.0.starts_with("$share/") {
+        if !self.0.starts_with(SharedSubscription::PREFIX) {
             return Ok(());
         }
         match self.shared() {
-            Some((name, filter))
-                if !name.is_empty()
-                    && !name.contains(['+', '#'])
+            Some(SharedSubscription { share_name, filter })
+                if !share_name.is_empty()
+                    && !share_name.contains(['+', '#'])
                     && !filter.is_empty()
                     && check_filter(filter).is_ok() =>
             {
@@ -155,13 +164,36 @@ impl<'a> TopicFilter<'a> {
     /// topic starting with `$` \[MQTT-4.7.2-1\]. Shared subscriptions match with their
     /// inner filter.
     pub fn matches(&self, topic: &str) -> bool {
-        let filter = self.shared().map_or(self.0, |(_, inner)| inner);
+        let filter = self.shared().map_or(self.0, |shared| shared.filter);
         filter_matches(filter, topic)
     }
 }
 
-fn check_len(text: &str) -> Result<(), EncodeError> {
-    if text.len() > FIELD_MAX { Err(EncodeError::FieldTooLong) } else { Ok(()) }
+/// A 5.0 shared subscription `$share/{ShareName}/{filter}` (§4.8.2), split in two. The
+/// broker and the conformance runner use this instead of parsing the prefix themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SharedSubscription<'a> {
+    /// The ShareName.
+    pub share_name: &'a str,
+    /// The topic filter after it.
+    pub filter: &'a str,
+}
+
+impl<'a> SharedSubscription<'a> {
+    /// The prefix that makes a 5.0 filter shared.
+    pub const PREFIX: &'static str = "$share/";
+
+    /// Split `$share/{ShareName}/{filter}` at the first `/` after the prefix; `None` for
+    /// any other filter. Nothing is checked: filters that came off the wire were checked
+    /// by the decoder ([`TopicFilter::check_shared`]).
+    pub fn split(filter: &'a str) -> Option<Self> {
+        let (share_name, filter) = filter.strip_prefix(Self::PREFIX)?.split_once('/')?;
+        Some(Self { share_name, filter })
+    }
+}
+
+fn check_len(text: &str) -> Result<(), ValidationError> {
+    wire::check_len(text.len())
 }
 
 /// Match a plain (non-shared) filter against a topic name (§4.7).
@@ -190,8 +222,8 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
 
 /// "The multi-level wildcard character MUST be specified either on its own or following a
 /// topic level separator. In either case it MUST be the last character specified in the
-/// Topic Filter" \[MQTT-4.7.1-2\]; "Where it is used, it MUST occupy an entire level of
-/// the filter" \[MQTT-4.7.1-3\]; "All Topic Names and Topic Filters MUST be at least one
+/// Topic Filter" \[MQTT-3.1.1: 4.7.1-2\] \[MQTT-5.0: 4.7.1-1\]; "Where it is used, it MUST occupy an entire level of
+/// the filter" \[MQTT-3.1.1: 4.7.1-3\] \[MQTT-5.0: 4.7.1-2\]; "All Topic Names and Topic Filters MUST be at least one
 /// character long" \[MQTT-4.7.3-1\].
 fn check_filter(text: &str) -> Result<(), DecodeError> {
     if text.is_empty() {
@@ -297,6 +329,10 @@ mod tests {
             assert_eq!(filter.check_shared(), Err(DecodeError::InvalidSharedSubscription), "{f}");
         }
         assert!(TopicFilter::new("$share/g/a").expect("valid").matches("a"));
+        let shared = TopicFilter::new("$share/g/a/#").expect("valid");
+        assert_eq!(shared.shared(), Some(SharedSubscription { share_name: "g", filter: "a/#" }));
+        assert_eq!(shared.share_name(), Some("g"));
+        assert_eq!(SharedSubscription::split("$SYS/x"), None);
     }
 
     #[test]

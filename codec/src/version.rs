@@ -3,7 +3,7 @@
 use core::fmt;
 use core::num::NonZeroU16;
 
-/// A packet identifier: never zero (\[MQTT-2.3.1-1\], \[MQTT-2.2.1-3\]).
+/// A packet identifier: never zero (\[MQTT-3.1.1: 2.3.1-1\], \[MQTT-5.0: 2.2.1-3\]).
 pub type PacketId = NonZeroU16;
 
 /// The protocol level carried in CONNECT (§3.1.2.2).

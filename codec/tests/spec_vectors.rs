@@ -234,6 +234,66 @@ fn every_decode_error_cites_a_statement_or_section() {
     let error = DecodeError::InvalidFlags { packet_type: PacketType::PubRel, flags: 0 };
     assert_eq!(error.to_string(), "invalid fixed-header flags 0b0000 for PUBREL [MQTT-3.6.1-1]");
     assert_eq!(error.reason_code().0, 0x81);
-    assert!(DecodeError::Truncated.to_string().ends_with("[MQTT §4.13]"));
+    // No numbered statement: the section of each version (2.2.3 in 3.1.1, 4.13 in 5.0).
+    assert!(DecodeError::Truncated.to_string().ends_with("[MQTT-3.1.1 §2.2.3] [MQTT-5.0 §4.13]"));
     assert_eq!(DecodeError::EmptySubscribe.reason_code().0, 0x82);
+}
+
+/// MQTT 3.1 has no rule on reserved bits: mosquitto accepts 3.1 CONNECTs with the CONNECT
+/// reserved flag or fixed-header flags set, and 3.1 calls the DUP, QoS and RETAIN flags
+/// of most packets "not used". 3.1.1 and 5.0 keep refusing them.
+#[test]
+fn accepts_what_mqtt_3_1_allows() {
+    use mqttkit_codec::{Packet, PacketType, StreamError};
+    let v31 = [0x13, 0x0F, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 0x03, 0, 10, 0, 1, b'x'];
+    let Ok(Status::Complete((Packet::Connect(c), 17))) = decode_packet(&v31, None, 1024) else {
+        panic!("3.1 CONNECT with header flags and the reserved flag");
+    };
+    assert_eq!((c.version, c.clean_start), (ProtocolVersion::V3_1, true));
+    let v311 = [0x12, 0x0D, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'c'];
+    assert_eq!(
+        decode_packet(&v311, None, 1024),
+        Err(StreamError::Packet(DecodeError::InvalidFlags { packet_type: PacketType::Connect, flags: 2 }))
+    );
+    let mut reserved = v311;
+    reserved[0] = 0x10;
+    reserved[9] = 0x03;
+    assert_eq!(decode_packet(&reserved, None, 1024), Err(StreamError::Packet(DecodeError::ConnectReservedFlag)));
+    // On a 3.1 stream: unused flags ignored; PUBREL, SUBSCRIBE, UNSUBSCRIBE need QoS 1.
+    let v31_stream = Some(ProtocolVersion::V3_1);
+    assert!(matches!(decode_packet(&[0x4B, 2, 0, 1], v31_stream, 1024), Ok(Status::Complete((Packet::PubAck(_), 4)))));
+    assert!(decode_packet(&[0x8A, 6, 0, 1, 0, 1, b'a', 0], v31_stream, 1024).is_ok(), "SUBSCRIBE retried with DUP");
+    assert_eq!(
+        decode_packet(&[0x80, 6, 0, 1, 0, 1, b'a', 0], v31_stream, 1024),
+        Err(StreamError::Packet(DecodeError::InvalidFlags { packet_type: PacketType::Subscribe, flags: 0 }))
+    );
+    assert!(decode_packet(&[0x4B, 2, 0, 1], Some(ProtocolVersion::V3_1_1), 1024).is_err());
+}
+
+/// mosquitto bridges set bit 7 of the protocol level: 0x83 / 0x84 are 3.1 / 3.1.1 from a
+/// bridge, reported in `Connect::bridge` and kept when re-encoding.
+#[test]
+fn decodes_bridge_protocol_levels() {
+    use mqttkit_codec::{Connect, Packet};
+    for (bytes, version) in [
+        (vec![0x10, 0x0D, 0, 4, b'M', b'Q', b'T', b'T', 0x84, 0x02, 0, 60, 0, 1, b'c'], ProtocolVersion::V3_1_1),
+        (
+            vec![0x10, 0x0F, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 0x83, 0x02, 0, 10, 0, 1, b'x'],
+            ProtocolVersion::V3_1,
+        ),
+    ] {
+        let Ok(Status::Complete((Packet::Connect(c), _))) = decode_packet(&bytes, None, 1024) else {
+            panic!("bridge CONNECT {bytes:02x?}");
+        };
+        assert_eq!((c.version, c.bridge), (version, true));
+        assert_eq!(Connect::peek_version(&bytes[2..]), Some(version));
+        let mut out = Vec::new();
+        Packet::Connect(c).encode(version, &mut out).expect("valid");
+        assert_eq!(out, bytes);
+    }
+    let v5_bridge = [0x10, 0x0E, 0, 4, b'M', b'Q', b'T', b'T', 0x85, 0x02, 0, 60, 0, 0, 1, b'c'];
+    assert!(matches!(
+        decode_packet(&v5_bridge, None, 1024),
+        Err(mqttkit_codec::StreamError::Packet(DecodeError::UnsupportedProtocolLevel(0x85)))
+    ));
 }

@@ -1,8 +1,9 @@
 //! The `tokio-util` codec (feature `tokio-codec`) frames like the stream decoder.
 
 use bytes::BytesMut;
-use mqttkit_codec::tokio_codec::{CodecError, MqttCodec};
-use mqttkit_codec::{DecodeError, Packet, ProtocolVersion, StreamError};
+use mqttkit_codec::{
+    CodecError, DecodeError, EncodeError, MqttCodec, Packet, PacketId, ProtocolVersion, PublishResponse, StreamError,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 #[test]
@@ -20,11 +21,11 @@ fn decodes_chunks_and_learns_the_version() {
     }
     assert_eq!(packets.len(), 2);
     assert_eq!(codec.version(), Some(ProtocolVersion::V5));
-    assert!(matches!(packets[1].packet(), Ok(Packet::PubAck(ack)) if ack.reason_code.0 == 0x10));
+    assert!(matches!(packets[1].packet(), Packet::PubAck(ack) if ack.reason_code.0 == 0x10));
 
     let mut out = BytesMut::new();
     codec.encode(&packets[1], &mut out).expect("encodes");
-    let decoded = packets[1].packet().expect("valid");
+    let decoded = packets[1].packet();
     codec.encode(&decoded, &mut out).expect("encodes");
     assert_eq!(&out[..], [&puback[..], &puback[..]].concat());
 }
@@ -38,4 +39,18 @@ fn refuses_packets_before_connect_and_stays_dead() {
         Err(CodecError::Stream(StreamError::Packet(DecodeError::UnexpectedPacket(_))))
     ));
     assert!(matches!(codec.decode(&mut buf), Err(CodecError::Stream(StreamError::Dead))));
+}
+
+#[test]
+fn refuses_to_encode_before_the_version_is_known() {
+    let mut codec = MqttCodec::default();
+    let puback = Packet::PubAck(PublishResponse::new(PacketId::MIN));
+    let mut out = BytesMut::new();
+    assert!(matches!(codec.encode(&puback, &mut out), Err(CodecError::Encode(EncodeError::UnknownVersion))));
+    assert!(out.is_empty());
+    // Once the version is known (here from the CONNECT received), it encodes in it.
+    let mut buf = BytesMut::from(&[0x10, 0x0D, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'c'][..]);
+    assert!(codec.decode(&mut buf).expect("valid").is_some());
+    codec.encode(&puback, &mut out).expect("3.1.1 now");
+    assert_eq!(&out[..], [0x40, 0x02, 0, 1]);
 }

@@ -59,11 +59,16 @@ pub enum Event {
 
 /// Decode a frame of `version` for display and matching.
 pub fn decode_frame(frame: &[u8], version: Version) -> Observed {
+    // A server that does not speak 5.0 answers a 5.0 CONNECT in the 3.1.1 form, which has no
+    // property length: not a malformed packet but a refusal in the older format.
+    if let ([0x20, 0x02, flags, code], true) = (frame, version.is_v5()) {
+        return Observed::connack_in_v3_form(*flags, *code);
+    }
     match parse_fixed_header(frame, Some(version.protocol()), PROTOCOL_MAX_PACKET_SIZE) {
         Ok(Status::Complete(header)) if header.frame_len() == frame.len() => {
             let body = frame.get(header.header_len..).unwrap_or_default();
             match Packet::decode(header.first_byte, body, Some(version.protocol())) {
-                Ok(packet) => Observed::from_packet(&packet),
+                Ok(packet) => Observed::from_packet(&packet, version),
                 Err(e) => Observed::malformed(e.to_string()),
             }
         }
@@ -82,6 +87,7 @@ pub struct Connection {
     events: mpsc::UnboundedReceiver<Event>,
     reader: JoinHandle<()>,
     closed: Option<Event>,
+    last_received: Option<Observed>,
     trace: Trace,
 }
 
@@ -98,7 +104,16 @@ impl Connection {
         trace.record(name, Direction::Event, format!("connected to {}", connector.address()), &[]);
         let (sender, events) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(reader, sender, name.to_owned(), version, trace.clone()));
-        Ok(Self { name: name.to_owned(), version, writer: Some(writer), events, reader, closed: None, trace })
+        Ok(Self {
+            name: name.to_owned(),
+            version,
+            writer: Some(writer),
+            events,
+            reader,
+            closed: None,
+            last_received: None,
+            trace,
+        })
     }
 
     /// Send bytes; a failure is recorded and returned (the broker may have closed).
@@ -124,7 +139,10 @@ impl Connection {
         }
         match tokio::time::timeout_at(deadline, self.events.recv()).await {
             Err(_) => None,
-            Ok(Some(Event::Packet(packet))) => Some(Event::Packet(packet)),
+            Ok(Some(Event::Packet(packet))) => {
+                self.last_received = Some(packet.clone());
+                Some(Event::Packet(packet))
+            }
             Ok(Some(end)) => {
                 self.closed = Some(end.clone());
                 Some(end)
@@ -135,6 +153,11 @@ impl Connection {
                 Some(end)
             }
         }
+    }
+
+    /// The last packet received on this connection.
+    pub fn last_received(&self) -> Option<Observed> {
+        self.last_received.clone()
     }
 
     /// Whether the broker has been seen to close the connection.

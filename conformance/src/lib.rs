@@ -18,13 +18,16 @@ pub mod matcher;
 pub mod observed;
 pub mod outcome;
 pub mod outgoing;
+pub mod probe;
 pub mod profile;
 pub mod properties;
 pub mod reports;
 pub mod scenario;
 pub mod template;
-pub mod transport;
 pub mod version;
+
+/// The transports (`mqtt://`, `mqtts://`, `ws://`, `wss://`), shared with the client.
+pub use mqttkit_client::transport;
 
 pub use outcome::{Outcome, OutcomeKind, RunReport, ScenarioResult};
 pub use scenario::Scenario;

@@ -213,21 +213,34 @@ impl PacketPattern {
         self
     }
 
-    /// Match `observed`, binding captures into `vars` only if the whole packet matches.
+    /// Match `observed`, binding captures into `vars` only if the whole packet matches. On
+    /// a mismatch, every differing field is named, the most significant first (packet type,
+    /// QoS, topic, payload, flags, then packet ids, reason codes and properties), so that the
+    /// reason points at the real problem: "QoS 2 instead of 0", not a packet id.
     pub fn matches(&self, observed: &Observed, vars: &mut Variables) -> Result<(), String> {
         if !self.kinds.contains(&observed.kind) {
-            return Err(format!("expected {} but got {}", self.kinds.join(" or "), observed.kind));
+            return Err(format!("{} instead of {}", describe_kind(observed), self.kinds.join(" or ")));
         }
         let mut scratch = vars.clone();
-        for (name, pattern) in &self.fields {
-            match_value(pattern, observed.fields.get(name), &mut scratch).map_err(|e| format!("{name}: {e}"))?;
+        let mut mismatches = Vec::new();
+        let mut fields: Vec<(&String, &ValuePattern)> = self.fields.iter().collect();
+        fields.sort_by_key(|(name, _)| significance(name));
+        for (name, pattern) in fields {
+            if let Err(why) = match_value(pattern, observed.fields.get(name), &mut scratch) {
+                mismatches.push(field_mismatch(name, pattern, observed, why, vars));
+            }
         }
         for (name, pattern) in &self.properties {
-            match_value(pattern, observed.properties.get(name), &mut scratch)
-                .map_err(|e| format!("property {name}: {e}"))?;
+            if let Err(why) = match_value(pattern, observed.properties.get(name), &mut scratch) {
+                mismatches.push(format!("property {name}: {why}"));
+            }
         }
-        *vars = scratch;
-        Ok(())
+        if mismatches.is_empty() {
+            *vars = scratch;
+            Ok(())
+        } else {
+            Err(mismatches.join("; "))
+        }
     }
 
     /// Human-readable form with variables expanded where possible.
@@ -250,6 +263,48 @@ impl PacketPattern {
     }
 }
 
+/// Fields in the order a reader cares about them.
+fn significance(field: &str) -> usize {
+    const ORDER: &[&str] =
+        &["qos", "topic", "payload", "retain", "dup", "session_present", "reason_code", "reason_codes", "packet_id"];
+    ORDER.iter().position(|f| *f == field).unwrap_or(ORDER.len())
+}
+
+fn describe_kind(observed: &Observed) -> String {
+    match &observed.error {
+        Some(error) if observed.kind == MALFORMED || observed.kind == CLOSED => format!("{} ({error})", observed.kind),
+        _ => observed.kind.clone(),
+    }
+}
+
+/// One field's mismatch in words: "QoS 2 instead of 0", "topic \"a\" instead of \"b\"".
+fn field_mismatch(name: &str, pattern: &ValuePattern, observed: &Observed, why: String, vars: &Variables) -> String {
+    let got = observed.fields.get(name);
+    let label = match name {
+        "qos" => "QoS",
+        "retain" => "RETAIN",
+        "dup" => "DUP",
+        other => other,
+    };
+    let code = |v: u64| crate::observed::describe_code(&observed.kind, observed.version, v);
+    match (pattern, got) {
+        (ValuePattern::Int(expected), Some(Value::Int(got))) if name == "reason_code" => {
+            format!("reason code {} instead of {}", code(*got), code(*expected))
+        }
+        (ValuePattern::Int(expected), Some(Value::Int(got))) => format!("{label} {got} instead of {expected}"),
+        (ValuePattern::Bool(expected), Some(Value::Bool(got))) => {
+            format!("{label} {} instead of {}", u8::from(*got), u8::from(*expected))
+        }
+        (ValuePattern::Int(expected), Some(Value::Bool(got))) => {
+            format!("{label} {} instead of {expected}", u8::from(*got))
+        }
+        (ValuePattern::Text(_), Some(got @ (Value::Str(_) | Value::Bytes(_)))) => {
+            format!("{label} {got} instead of {}", describe_value(pattern, vars))
+        }
+        _ => format!("{label}: {why}"),
+    }
+}
+
 /// Human-readable form of a value pattern.
 pub fn describe_value(pattern: &ValuePattern, vars: &Variables) -> String {
     match pattern {
@@ -267,11 +322,12 @@ pub fn describe_value(pattern: &ValuePattern, vars: &Variables) -> String {
         ValuePattern::AnyOf(items) => {
             format!("any of [{}]", items.iter().map(|p| describe_value(p, vars)).collect::<Vec<_>>().join(", "))
         }
-        ValuePattern::Range { min, max } => format!(
-            "{}..={}",
-            min.map(|v| v.to_string()).unwrap_or_default(),
-            max.map(|v| v.to_string()).unwrap_or_default()
-        ),
+        ValuePattern::Range { min, max } => match (min, max) {
+            (Some(min), Some(max)) => format!("{min}..={max}"),
+            (Some(min), None) => format!("≥ {min}"),
+            (None, Some(max)) => format!("≤ {max}"),
+            (None, None) => "any value".to_owned(),
+        },
         ValuePattern::Not(inner) => format!("not {}", describe_value(inner, vars)),
         ValuePattern::Absent => "absent".into(),
         ValuePattern::Present => "present".into(),

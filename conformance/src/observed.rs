@@ -8,6 +8,7 @@ use mqttkit_codec::{Packet, PublishQoS};
 use serde::Serialize;
 
 use crate::properties;
+use crate::version::Version;
 
 /// A field or property value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +66,9 @@ pub struct Observed {
     /// Why the bytes could not be decoded, for `MALFORMED`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The protocol version of the connection it arrived on (names reason codes in text).
+    #[serde(skip)]
+    pub version: Option<Version>,
 }
 
 /// Packet kind used for bytes that do not decode.
@@ -72,7 +76,7 @@ pub const MALFORMED: &str = "MALFORMED";
 
 impl Observed {
     fn new(kind: &str) -> Self {
-        Self { kind: kind.to_owned(), fields: BTreeMap::new(), properties: BTreeMap::new(), error: None }
+        Self { kind: kind.to_owned(), fields: BTreeMap::new(), properties: BTreeMap::new(), error: None, version: None }
     }
 
     /// Bytes that could not be decoded.
@@ -103,9 +107,89 @@ impl Observed {
         }
     }
 
-    /// Describe a decoded packet.
-    pub fn from_packet(packet: &Packet<'_>) -> Self {
+    /// A CONNACK in the 3.1.1 form (`20 02 flags code`) received on a 5.0 connection: what a
+    /// server that does not speak 5.0 answers [MQTT-3.1.1: 3.1.2-2]. Its return code is also
+    /// given as the equivalent 5.0 reason code, so that patterns over 5.0 reason codes judge
+    /// it the same way everywhere (1 → 0x84, 2 → 0x85, 3 → 0x88, 4 → 0x86, 5 → 0x87).
+    pub fn connack_in_v3_form(flags: u8, return_code: u8) -> Self {
+        let mut observed = Self::new("CONNACK");
+        observed.version = Some(Version::V5);
+        observed.field("session_present", Value::Bool(flags & 1 == 1));
+        observed.field("return_code", Value::Int(u64::from(return_code)));
+        // Return code 0 has no 5.0 equivalent here: accepting a 5.0 CONNECT with a 3.1.1
+        // CONNACK is not a 5.0 success, so no `reason_code = 0` pattern may match it.
+        let equivalent = match return_code {
+            0 => None,
+            1 => Some(0x84),
+            2 => Some(0x85),
+            3 => Some(0x88),
+            4 => Some(0x86),
+            5 => Some(0x87),
+            _ => Some(0x80),
+        };
+        if let Some(code) = equivalent {
+            observed.field("reason_code", Value::Int(code));
+        }
+        observed.field("v3_form", Value::Bool(true));
+        observed
+    }
+
+    /// Whether this is a 3.1.1-form CONNACK received on a 5.0 connection.
+    pub fn is_v3_form_connack(&self) -> bool {
+        self.fields.get("v3_form") == Some(&Value::Bool(true))
+    }
+
+    /// An integer field (`reason_code`, `qos`, `packet_id`, …).
+    pub fn int(&self, name: &str) -> Option<u64> {
+        match self.fields.get(name) {
+            Some(Value::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A text field (`topic`, …).
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.fields.get(name) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An integer property.
+    pub fn int_property(&self, name: &str) -> Option<u64> {
+        match self.properties.get(name) {
+            Some(Value::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The reason codes of a SUBACK / UNSUBACK.
+    pub fn reason_codes(&self) -> Vec<u64> {
+        match self.fields.get("reason_codes") {
+            Some(Value::List(codes)) => {
+                codes.iter().filter_map(|c| if let Value::Int(v) = c { Some(*v) } else { None }).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether this CONNACK refuses the connection for want of credentials or rights: 5.0
+    /// reason codes 0x86 / 0x87, 3.1.1 return codes 4 / 5.
+    pub fn is_authorisation_refusal(&self) -> bool {
+        if self.kind != "CONNACK" {
+            return false;
+        }
+        match (self.version, self.int("reason_code")) {
+            (Some(Version::V3_1_1), Some(code)) => matches!(code, 4 | 5),
+            (_, Some(code)) => matches!(code, 0x86 | 0x87),
+            _ => false,
+        }
+    }
+
+    /// Describe a decoded packet received on a connection of `version`.
+    pub fn from_packet(packet: &Packet<'_>, version: Version) -> Self {
         let mut observed = Self::new(packet.packet_type().name());
+        observed.version = Some(version);
         match packet {
             Packet::Connect(connect) => {
                 observed.field("client_id", Value::Str(connect.client_id.as_str().to_owned()));
@@ -169,11 +253,49 @@ impl Observed {
     }
 }
 
+/// A reason code (5.0) or return code (3.1.1) in hex with the name the standard gives it
+/// in this packet and version, e.g. `0x87 Not authorized`.
+pub fn describe_code(kind: &str, version: Option<Version>, code: u64) -> String {
+    let version = version.unwrap_or(Version::V5).protocol();
+    let name = mqttkit_codec::PacketType::ALL
+        .iter()
+        .find(|t| t.name() == kind)
+        .zip(u8::try_from(code).ok())
+        .and_then(|(packet_type, code)| mqttkit_codec::ReasonCode(code).name(*packet_type, version));
+    match name {
+        Some(name) => format!("{code:#04x} {name}"),
+        None => format!("{code:#04x}"),
+    }
+}
+
+impl Observed {
+    fn describe_field(&self, name: &str, value: &Value) -> String {
+        match (name, value) {
+            ("reason_code", Value::Int(code)) => describe_code(&self.kind, self.version, *code),
+            ("return_code", Value::Int(code)) => describe_code("CONNACK", Some(Version::V3_1_1), *code),
+            ("reason_codes", Value::List(codes)) => {
+                let names: Vec<String> = codes
+                    .iter()
+                    .map(|c| match c {
+                        Value::Int(code) => describe_code(&self.kind, self.version, *code),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                format!("[{}]", names.join(", "))
+            }
+            _ => value.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Observed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.kind)?;
-        for (name, value) in &self.fields {
-            write!(f, " {name}={value}")?;
+        if self.is_v3_form_connack() {
+            f.write_str(" (3.1.1 form)")?;
+        }
+        for (name, value) in self.fields.iter().filter(|(name, _)| *name != "v3_form") {
+            write!(f, " {name}={}", self.describe_field(name, value))?;
         }
         if !self.properties.is_empty() {
             f.write_str(" {")?;

@@ -163,7 +163,18 @@ pub enum RawSegment {
     Field(String),
     /// Bare UTF-8 bytes (template).
     Text(String),
+    /// `{flags:XX}`: a CONNECT flags byte, with the User Name and Password flags added when
+    /// the run has credentials (`--username`, `--password` or the broker profile).
+    ConnectFlags(u8),
+    /// `{credentials}`: the run's User Name and Password fields, or nothing without them.
+    Credentials,
 }
+
+/// Variables holding the run's credentials for raw CONNECT templates (names no scenario
+/// variable can take: scenario variables are letters, digits and `_`).
+pub const USERNAME_VARIABLE: &str = "credentials:username";
+/// See [`USERNAME_VARIABLE`].
+pub const PASSWORD_VARIABLE: &str = "credentials:password";
 
 /// A packet to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +323,7 @@ impl OutgoingPacket {
                 facts.keep_alive = Some(spec.keep_alive);
                 let connect = Connect {
                     version: pv,
+                    bridge: false,
                     clean_start: spec.clean_start,
                     keep_alive: spec.keep_alive,
                     properties: Properties::from_raw_unchecked(&props),
@@ -419,6 +431,23 @@ pub fn encode_raw(segments: &[RawSegment], vars: &Variables) -> Result<Vec<u8>, 
             RawSegment::RemainingLength => length_at = Some(out.len()),
             RawSegment::Field(t) => put_field(&mut out, vars.expand(t)?.as_bytes()),
             RawSegment::Text(t) => out.extend_from_slice(vars.expand(t)?.as_bytes()),
+            RawSegment::ConnectFlags(flags) => {
+                let mut flags = *flags;
+                if vars.get(USERNAME_VARIABLE).is_some() {
+                    flags |= 0x80;
+                }
+                if vars.get(PASSWORD_VARIABLE).is_some() {
+                    flags |= 0x40;
+                }
+                out.push(flags);
+            }
+            RawSegment::Credentials => {
+                for name in [USERNAME_VARIABLE, PASSWORD_VARIABLE] {
+                    if let Some(value) = vars.get(name) {
+                        put_field(&mut out, value.as_bytes());
+                    }
+                }
+            }
         }
     }
     if let Some(at) = length_at {
@@ -478,8 +507,16 @@ pub fn parse_raw(text: &str) -> Result<Vec<RawSegment>, String> {
             segments.push(RawSegment::Field(s.to_owned()));
         } else if let Some(s) = inner.strip_prefix("b:") {
             segments.push(RawSegment::Text(s.to_owned()));
+        } else if let Some(hex) = inner.strip_prefix("flags:") {
+            let flags =
+                u8::from_str_radix(hex.trim(), 16).map_err(|_| format!("`{{flags:{hex}}}` needs one hex byte"))?;
+            segments.push(RawSegment::ConnectFlags(flags));
+        } else if inner == "credentials" {
+            segments.push(RawSegment::Credentials);
         } else {
-            return Err(format!("unknown raw token `{{{inner}}}`; expected {{rl}}, {{s:TEXT}} or {{b:TEXT}}"));
+            return Err(format!(
+                "unknown raw token `{{{inner}}}`; expected {{rl}}, {{s:TEXT}}, {{b:TEXT}}, {{flags:XX}} or {{credentials}}"
+            ));
         }
     }
     flush(&mut hex, &mut segments)?;
@@ -502,5 +539,19 @@ mod tests {
         assert_eq!(bytes, vec![0x30, 7, 0, 3, b'p', b'/', b'a', 0x68, 0x69]);
         assert!(parse_raw("3").is_err());
         assert!(parse_raw("{zz}").is_err());
+    }
+
+    #[test]
+    fn raw_connect_templates_carry_the_runs_credentials_only_when_it_has_them() {
+        let template = parse_raw("10 {rl} 00 04 4d 51 54 54 04 {flags:02} 00 3c {s:c} {credentials}").expect("valid");
+        let without = encode_raw(&template, &Variables::default()).expect("encodes");
+        assert_eq!(without, vec![0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'c']);
+        let mut vars = Variables::default();
+        vars.set(USERNAME_VARIABLE, "u");
+        vars.set(PASSWORD_VARIABLE, "p");
+        let with = encode_raw(&template, &vars).expect("encodes");
+        assert_eq!(with.get(9), Some(&0xC2));
+        assert_eq!(with.get(15..), Some(&[0, 1, b'u', 0, 1, b'p'][..]));
+        assert_eq!(with.get(1), Some(&19));
     }
 }

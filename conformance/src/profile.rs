@@ -89,8 +89,49 @@ impl Profile {
         })
     }
 
+    /// Deviations citing a statement id that the catalogue of their versions does not have
+    /// (a typo, or a 3.1.1 number used for 5.0).
+    pub fn unknown_statements(&self, catalogue: &crate::catalogue::Catalogue) -> Vec<String> {
+        let mut unknown = Vec::new();
+        for deviation in &self.deviations {
+            let Some(id) = &deviation.statement else { continue };
+            let versions: Vec<Version> = if deviation.versions.is_empty() {
+                Version::ALL.to_vec()
+            } else {
+                deviation.versions.iter().filter_map(|v| v.parse().ok()).collect()
+            };
+            if !versions.iter().any(|v| catalogue.contains(*v, id)) {
+                let labels: Vec<&str> = versions.iter().map(|v| v.label()).collect();
+                unknown
+                    .push(format!("deviation cites `{id}`, which is not a statement of MQTT {}", labels.join(" or ")));
+            }
+        }
+        unknown
+    }
+
     /// Whether the profile says the broker lacks `capability`.
     pub fn lacks(&self, capability: &str) -> bool {
         self.unsupported.iter().any(|c| c == capability)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deviation_citing_a_statement_of_the_wrong_version_is_refused() {
+        let catalogue = crate::catalogue::Catalogue::embedded().expect("catalogue");
+        let profile: Profile = toml::from_str(
+            "[[deviation]]\nstatement = \"MQTT-3.3.5-2\"\nversions = [\"5.0\"]\nreason = \"3.1.1 number used for 5.0\"\n\
+             [[deviation]]\nstatement = \"MQTT-3.1.2-24\"\nversions = [\"3.1.1\"]\nreason = \"fine\"\n",
+        )
+        .expect("profile");
+        let unknown = profile.unknown_statements(&catalogue);
+        assert_eq!(unknown.len(), 1, "{unknown:?}");
+        assert!(unknown.iter().all(|u| u.contains("MQTT 5.0")), "{unknown:?}");
+        let mosquitto = Profile::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("brokers/mosquitto.toml"))
+            .expect("mosquitto profile");
+        assert!(mosquitto.unknown_statements(&catalogue).is_empty());
     }
 }

@@ -8,7 +8,7 @@ use crate::observed::Value;
 
 use mqttkit_codec::PropertyId;
 /// How a property's value is carried on the wire (5.0 §2.2.2.2): the codec's table.
-pub use mqttkit_codec::property::ValueType as PropertyKind;
+pub use mqttkit_codec::ValueType as PropertyKind;
 
 /// Look a property up by its snake_case name (`payload_format_indicator`).
 pub fn by_name(name: &str) -> Option<(u8, PropertyKind)> {

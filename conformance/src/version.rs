@@ -4,10 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use mqttkit_codec::ProtocolVersion;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A protocol version a scenario can run under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Version {
     /// MQTT 3.1.1 (protocol level 4).
     #[serde(rename = "3.1.1")]

@@ -49,8 +49,9 @@ async fn a_broker_that_never_answers_fails_every_connecting_scenario_by_timeout(
     })
     .await;
     let scenarios: Vec<_> = common::built_in().into_iter().filter(uses_connect).collect();
-    let results =
-        common::run(scenarios, common::config(&address, 0.2, Profile::default()), Duration::from_secs(60)).await;
+    let mut config = common::config(&address, 0.2, Profile::default());
+    config.confirm = 0;
+    let results = common::run(scenarios, config, Duration::from_secs(60)).await;
     assert!(!results.is_empty());
     for r in &results {
         assert_eq!(r.outcome.kind, OutcomeKind::Fail, "{}", common::summary(&results));
@@ -137,9 +138,9 @@ async fn forgetful_connection(mut stream: TcpStream, subscribers: Subscribers) {
                         }
                         Packet::Subscribe(subscribe) => {
                             let mut codes = Vec::new();
-                            for (filter, _) in subscribe.filters.iter() {
+                            for (filter, options) in subscribe.filters.iter() {
                                 subscribers.lock().unwrap().push((filter.as_str().to_owned(), sender.clone()));
-                                codes.push(0u8);
+                                codes.push(options.qos.as_u8().min(1));
                             }
                             let suback = SubAck::new(subscribe.packet_id, ReasonCodes::from_raw_unchecked(&codes));
                             replies.push(encode(&Packet::SubAck(suback), version));

@@ -49,3 +49,26 @@ fn a_malformed_file_in_a_user_directory_reports_file_and_line() {
     assert!(text.contains("broken.toml:7:"), "{text}");
     assert!(text.contains("colour"), "{text}");
 }
+
+#[test]
+fn a_topic_or_client_id_without_the_run_prefix_is_refused() {
+    let catalogue = Catalogue::embedded().expect("catalogue");
+    let text = r#"
+id = "x.shared-topic"
+title = "publishes on a topic other runs could also use"
+level = "MUST"
+versions = ["3.1.1"]
+statements = { "3.1.1" = ["MQTT-3.3.1-5"] }
+[[step]]
+connect = "c"
+client_id = "fixed"
+[[step]]
+publish = "c"
+topic = "a/b"
+"#;
+    let parsed = scenario::parse_scenario("x.toml", text).expect("parses");
+    let errors: Vec<String> = scenario::check(&[parsed], &catalogue).iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("client id `fixed`")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("topic `a/b`")), "{errors:?}");
+}

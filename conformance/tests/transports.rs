@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mqttkit_conformance::engine::{self, RunConfig};
+use mqttkit_conformance::engine::RunConfig;
+use mqttkit_conformance::probe;
 use mqttkit_conformance::profile::Profile;
 use mqttkit_conformance::transport::{Address, Connector, TlsOptions};
 use mqttkit_conformance::{OutcomeKind, ScenarioResult, Version};
@@ -186,6 +187,7 @@ fn config(address: &str, tls: &TlsOptions) -> RunConfig {
         username: None,
         password: None,
         profile: profile(),
+        confirm: 1,
     }
 }
 
@@ -264,11 +266,10 @@ async fn every_transport_passes_against_mosquitto_and_bad_tls_is_an_error() {
             );
         }
         // The CLI's probe reports such a broker as unreachable instead of running scenarios.
-        let probe =
-            tokio::time::timeout(Duration::from_secs(10), engine::probe(&config(address, tls), Version::V5, "t"))
-                .await
-                .expect("the probe is bounded");
-        assert!(probe.is_err(), "{what}: probe {:?}", probe.map(|p| p.note));
+        let probe = tokio::time::timeout(Duration::from_secs(10), probe::probe(&config(address, tls), &[Version::V5]))
+            .await
+            .expect("the probe is bounded");
+        assert!(probe.problem.as_ref().is_some_and(|p| p.not_mqtt), "{what}: probe {probe:?}");
     }
     assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
 }
@@ -293,10 +294,10 @@ async fn a_silent_peer_times_out_the_handshake_on_every_secure_or_websocket_tran
         let mut config = config(&address, &tls);
         config.connector = config.connector.clone().with_handshake_timeout(Duration::from_millis(300));
         let started = Instant::now();
-        let probe = tokio::time::timeout(Duration::from_secs(5), engine::probe(&config, Version::V3_1_1, "t"))
+        let probe = tokio::time::timeout(Duration::from_secs(5), probe::probe(&config, &[Version::V3_1_1]))
             .await
             .expect("the probe is bounded by the handshake timeout");
-        let error = probe.map(|p| p.note).expect_err("a silent peer is unreachable");
+        let error = probe.problem.map(|p| p.message).expect("a silent peer is unreachable");
         assert!(error.contains("did not complete within"), "{address}: {error}");
         assert!(started.elapsed() < Duration::from_secs(2), "{address}: {:?}", started.elapsed());
 

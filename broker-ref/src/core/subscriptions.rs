@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use mqttkit_codec::{ProtocolVersion, QoS, RetainHandling, TopicFilter};
+use mqttkit_codec::{ProtocolVersion, QoS, RetainHandling, SharedSubscription, TopicFilter};
 
 /// Options of one subscription as granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +41,15 @@ pub struct SubscriptionFilter {
     share_end: Option<usize>,
 }
 
-const SHARE_PREFIX: &str = "$share/";
-
 impl SubscriptionFilter {
     /// The filter of a SUBSCRIBE or UNSUBSCRIBE of `version` (the codec has checked its
     /// syntax, shared form included).
     pub fn new(filter: TopicFilter<'_>, version: ProtocolVersion) -> Self {
-        let share_end =
-            if version.is_v5() { filter.shared().map(|(name, _)| SHARE_PREFIX.len() + name.len()) } else { None };
+        let share_end = if version.is_v5() {
+            filter.shared().map(|shared| SharedSubscription::PREFIX.len() + shared.share_name.len())
+        } else {
+            None
+        };
         Self { text: Arc::from(filter.as_str()), share_end }
     }
 
@@ -59,7 +60,7 @@ impl SubscriptionFilter {
 
     /// The share name of a shared subscription.
     pub fn share_name(&self) -> Option<&str> {
-        self.share_end.and_then(|end| self.text.get(SHARE_PREFIX.len()..end))
+        self.share_end.and_then(|end| self.text.get(SharedSubscription::PREFIX.len()..end))
     }
 
     /// Whether this is a shared subscription.

@@ -83,7 +83,7 @@ impl Client {
         };
         self.send(&Packet::Subscribe(sub)).await;
         let ack = self.recv().await.expect("SUBACK");
-        assert!(matches!(ack.packet().unwrap(), Packet::SubAck(_)));
+        assert!(matches!(ack.packet(), Packet::SubAck(_)));
     }
 
     pub async fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, id: u16) {

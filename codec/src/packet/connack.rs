@@ -3,8 +3,7 @@
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::connect::v5_properties;
-use crate::packet::{PacketType, check_properties, check_reason_code, properties_len};
+use crate::packet::{PacketType, check_properties, check_reason_code, properties_len, v5_properties};
 use crate::property::{Properties, PropertyContext};
 use crate::reason::ReasonCode;
 use crate::version::ProtocolVersion;
@@ -29,25 +28,25 @@ impl<'a> ConnAck<'a> {
 
     /// Decode a CONNACK body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
-        let (input, flags) = wire::finish(wire::u8(body))?;
-        // "Bits 7-1 are reserved and MUST be set to 0" [MQTT-3.2.2-1].
+        let (flags, input) = wire::split_u8(body)?;
+        // "Bits 7-1 are reserved and MUST be set to 0" [MQTT-5.0: 3.2.2-1] (3.1.1 §3.2.2.1).
         if flags & 0xFE != 0 {
             return Err(DecodeError::ConnAckReservedFlags);
         }
-        let (input, code) = wire::finish(wire::u8(input))?;
+        let (code, input) = wire::split_u8(input)?;
         let code = ReasonCode(code);
         // "The Server sending the CONNACK packet MUST use one of the Connect Reason Code
-        // values" [MQTT-3.2.2-8]; 3.1.1 Table 3.1 lists 0x00–0x05.
+        // values" [MQTT-5.0: 3.2.2-8]; 3.1.1 Table 3.1 lists 0x00–0x05.
         if !code.is_valid_for(PacketType::ConnAck, version) {
             return Err(DecodeError::InvalidReasonCode { packet_type: PacketType::ConnAck, code: code.0 });
         }
         let session_present = flags & 0x01 != 0;
         // "If a server sends a CONNACK packet containing a non-zero return code it MUST
-        // set Session Present to 0" [MQTT-3.2.2-4] / [MQTT-3.2.2-6].
+        // set Session Present to 0" [MQTT-3.1.1: 3.2.2-4] [MQTT-5.0: 3.2.2-6].
         if session_present && code != ReasonCode::SUCCESS {
             return Err(DecodeError::SessionPresentOnRefusal);
         }
-        let (input, properties) = wire::finish(v5_properties(input, version, PropertyContext::ConnAck))?;
+        let (properties, input) = v5_properties(input, version, PropertyContext::ConnAck)?;
         wire::expect_end(input)?;
         Ok(Self { session_present, code, properties })
     }

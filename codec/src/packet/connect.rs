@@ -3,11 +3,11 @@
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::{check_properties, properties_len};
+use crate::packet::{PacketType, check_properties, properties_len};
 use crate::property::{Properties, PropertyContext};
 use crate::topic::{MqttStr, TopicName};
 use crate::version::{ProtocolVersion, QoS};
-use crate::wire::{self, PResult};
+use crate::wire::{self, Block};
 
 /// CONNECT. The protocol version is part of the packet: it is what a connection's decoder
 /// learns the version from.
@@ -15,6 +15,9 @@ use crate::wire::{self, PResult};
 pub struct Connect<'a> {
     /// Protocol name and level (§3.1.2.1, §3.1.2.2).
     pub version: ProtocolVersion,
+    /// The "bridge" bit: protocol level 0x83 or 0x84 (3.1 or 3.1.1 with bit 7 set), as
+    /// mosquitto bridges send it to say they are a bridge, not a client.
+    pub bridge: bool,
     /// Clean Session (3.1.1) / Clean Start (5.0).
     pub clean_start: bool,
     /// Keep Alive, seconds.
@@ -59,6 +62,7 @@ impl<'a> Connect<'a> {
     pub fn new(version: ProtocolVersion, client_id: MqttStr<'a>, clean_start: bool, keep_alive: u16) -> Self {
         Self {
             version,
+            bridge: false,
             clean_start,
             keep_alive,
             properties: Properties::EMPTY,
@@ -73,104 +77,112 @@ impl<'a> Connect<'a> {
     /// level alone — so that a server can answer a CONNECT that fails validation in the
     /// client's own version (e.g. a 5.0 CONNACK 0x81 or a 3.1.1 return code).
     pub fn peek_version(body: &[u8]) -> Option<ProtocolVersion> {
-        let (input, name) = wire::binary(body).ok()?;
-        let (_, level) = wire::u8(input).ok()?;
-        match (name, ProtocolVersion::from_level(level)?) {
-            (b"MQTT", v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5)) => Some(v),
-            (b"MQIsdp", ProtocolVersion::V3_1) => Some(ProtocolVersion::V3_1),
-            _ => None,
-        }
+        let (name, input) = wire::split_binary(body).ok()?;
+        let (level, _) = wire::split_u8(input).ok()?;
+        read_version(name, level).ok().map(|(version, _)| version)
     }
 
-    /// Decode a CONNECT body.
+    /// Decode a CONNECT body (fixed-header flags 0).
     pub fn decode(body: &'a [u8]) -> Result<Self, DecodeError> {
-        let (rest, connect) = wire::finish(Self::parse(body))?;
-        wire::expect_end(rest)?;
-        Ok(connect)
+        Self::decode_with_flags(0, body)
     }
 
-    fn parse(input: &'a [u8]) -> PResult<'a, Self> {
-        let (input, name) = wire::binary(input)?;
-        let (input, level) = wire::u8(input)?;
-        // "The protocol name MUST be the UTF-8 String "MQTT"" [MQTT-3.1.2-1]; 3.1 used
-        // "MQIsdp" with level 3.
-        let version = match (name, ProtocolVersion::from_level(level)) {
-            (b"MQTT", Some(v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5))) => v,
-            (b"MQIsdp", Some(ProtocolVersion::V3_1)) => ProtocolVersion::V3_1,
-            (b"MQTT" | b"MQIsdp", _) => return wire::fail(DecodeError::UnsupportedProtocolLevel(level)),
-            _ => return wire::fail(DecodeError::InvalidProtocolName),
-        };
-        let (input, flags) = wire::u8(input)?;
+    /// Decode a CONNECT from its fixed-header flags and body. 3.1 has no rule on either
+    /// reserved bit: they are accepted and ignored there (as mosquitto does).
+    pub fn decode_with_flags(header_flags: u8, body: &'a [u8]) -> Result<Self, DecodeError> {
+        let (name, rest) = wire::split_binary(body)?;
+        let (level, rest) = wire::split_u8(rest)?;
+        let (version, bridge) = read_version(name, level)?;
+        let v3_1 = version == ProtocolVersion::V3_1;
+        // "Where a flag bit is marked as "Reserved" [...] it MUST be set to the value
+        // listed" [MQTT-3.1.1: 2.2.2-1] [MQTT-5.0: 2.1.3-1]; 3.1: "not used".
+        if header_flags != 0 && !v3_1 {
+            return Err(DecodeError::InvalidFlags { packet_type: PacketType::Connect, flags: header_flags });
+        }
+        let (flags, rest) = wire::split_u8(rest)?;
         // "The Server MUST validate that the reserved flag in the CONNECT packet is set to
-        // 0" [MQTT-3.1.2-3].
-        if flags & RESERVED != 0 {
-            return wire::fail(DecodeError::ConnectReservedFlag);
+        // 0" [MQTT-3.1.2-3]; 3.1 only calls the bit "Reserved".
+        if flags & RESERVED != 0 && !v3_1 {
+            return Err(DecodeError::ConnectReservedFlag);
         }
         let will_flag = flags & WILL_FLAG != 0;
         let will_qos = (flags >> WILL_QOS_SHIFT) & 0b11;
         let will_retain = flags & WILL_RETAIN != 0;
         // "If the Will Flag is set to 0, then the Will QoS MUST be set to 0"
-        // [MQTT-3.1.2-13] and "the Will Retain Flag MUST be set to 0" [MQTT-3.1.2-15].
+        // [MQTT-3.1.1: 3.1.2-13] [MQTT-5.0: 3.1.2-11] and "Will Retain MUST be set to 0"
+        // [MQTT-3.1.1: 3.1.2-15] [MQTT-5.0: 3.1.2-13].
         if !will_flag && (will_qos != 0 || will_retain) {
-            return wire::fail(DecodeError::WillFlagsWithoutWill);
+            return Err(DecodeError::WillFlagsWithoutWill);
         }
-        // Will QoS "MUST NOT be 3 (0x03)" [MQTT-3.1.2-14].
+        // Will QoS "MUST NOT be 3 (0x03)" [MQTT-3.1.1: 3.1.2-14]; "can be 0 (0x00), 1 (0x01),
+        // or 2 (0x02)" [MQTT-5.0: 3.1.2-12].
         let Some(will_qos) = QoS::from_u8(will_qos) else {
-            return wire::fail(DecodeError::InvalidWillQoS);
+            return Err(DecodeError::InvalidWillQoS);
         };
         let has_username = flags & USERNAME != 0;
         let has_password = flags & PASSWORD != 0;
         // "If the User Name Flag is set to 0, the Password Flag MUST be set to 0"
-        // [MQTT-3.1.2-22] (dropped in 5.0).
+        // [MQTT-3.1.1: 3.1.2-22] (dropped in 5.0).
         if !version.is_v5() && has_password && !has_username {
-            return wire::fail(DecodeError::PasswordWithoutUsername);
+            return Err(DecodeError::PasswordWithoutUsername);
         }
-        let (input, keep_alive) = wire::u16(input)?;
-        let (input, properties) = v5_properties(input, version, PropertyContext::Connect)?;
+        let (keep_alive, rest) = wire::split_u16(rest)?;
+        let (properties, payload) = if version.is_v5() {
+            Properties::split(rest, PropertyContext::Connect)?
+        } else {
+            (Properties::EMPTY, rest)
+        };
+        // The payload's strings are read from one block validated as UTF-8 at once.
+        let mut payload = Block::new(payload, 0).reader();
         // "The ClientID MUST be present and is the first field in the CONNECT packet
         // Payload" [MQTT-3.1.3-3]; "The ClientID MUST be a UTF-8 Encoded String"
         // [MQTT-3.1.3-4].
-        let (input, client_id) = wire::string(input)?;
-        let client_id = MqttStr::new_unchecked(client_id);
-        let (input, will) = if will_flag {
-            let (input, properties) = v5_properties(input, version, PropertyContext::Will)?;
-            // "The Will Topic MUST be a UTF-8 Encoded String" [MQTT-3.1.3-11]; it is the
-            // topic the will is published to, so it is a topic name.
-            let (input, topic) = wire::string(input)?;
-            let topic = topic_name(topic).map_err(nom::Err::Failure)?;
-            let (input, payload) = wire::binary(input)?;
-            (input, Some(Will { qos: will_qos, retain: will_retain, properties, topic, payload }))
+        let client_id = MqttStr::new_unchecked(payload.string()?);
+        let will = if will_flag {
+            let properties = if version.is_v5() {
+                let len = payload.var_int()?;
+                Properties::parse(payload.bytes(len as usize)?, PropertyContext::Will)?
+            } else {
+                Properties::EMPTY
+            };
+            // "The Will Topic MUST be a UTF-8 Encoded String" [MQTT-3.1.1: 3.1.3-10]
+            // [MQTT-5.0: 3.1.3-11]; it is the
+            // topic the will is published to, so it is a non-empty topic name.
+            let topic = TopicName::parse(payload.utf8_field()?)?;
+            if topic.is_empty() {
+                return Err(DecodeError::EmptyTopic);
+            }
+            let payload = payload.binary()?;
+            Some(Will { qos: will_qos, retain: will_retain, properties, topic, payload })
         } else {
-            (input, None)
+            None
         };
         // "If the User Name Flag is set to 1, a User Name MUST be present in the Payload"
-        // [MQTT-3.1.2-17]; it "MUST be a UTF-8 Encoded String" [MQTT-3.1.3-12].
-        let (input, username) = if has_username {
-            let (input, name) = wire::string(input)?;
-            (input, Some(MqttStr::new_unchecked(name)))
-        } else {
-            (input, None)
-        };
-        // "If the Password Flag is set to 1, a Password MUST be present" [MQTT-3.1.2-19].
-        let (input, password) = if has_password {
-            let (input, password) = wire::binary(input)?;
-            (input, Some(password))
-        } else {
-            (input, None)
-        };
-        Ok((
-            input,
-            Self {
-                version,
-                clean_start: flags & CLEAN_START != 0,
-                keep_alive,
-                properties,
-                client_id,
-                will,
-                username,
-                password,
-            },
-        ))
+        // [MQTT-3.1.1: 3.1.2-19] [MQTT-5.0: 3.1.2-17]; it "MUST be a UTF-8 Encoded String"
+        // [MQTT-3.1.1: 3.1.3-11] [MQTT-5.0: 3.1.3-12].
+        let username = if has_username { Some(MqttStr::new_unchecked(payload.string()?)) } else { None };
+        // "If the Password Flag is set to 1, a Password MUST be present" [MQTT-3.1.1: 3.1.2-21]
+        // [MQTT-5.0: 3.1.2-19].
+        let password = if has_password { Some(payload.binary()?) } else { None };
+        if !payload.is_empty() {
+            return Err(DecodeError::TrailingBytes);
+        }
+        Ok(Self {
+            version,
+            bridge,
+            clean_start: flags & CLEAN_START != 0,
+            keep_alive,
+            properties,
+            client_id,
+            will,
+            username,
+            password,
+        })
+    }
+
+    /// The protocol level byte, with the bridge bit.
+    const fn level(&self) -> u8 {
+        if self.bridge { self.version.level() | 0x80 } else { self.version.level() }
     }
 
     fn flags(&self) -> u8 {
@@ -216,6 +228,9 @@ impl<'a> Connect<'a> {
 
     /// Check what the field types do not guarantee.
     pub fn validate(&self) -> Result<(), EncodeError> {
+        if self.bridge && self.version.is_v5() {
+            return Err(DecodeError::UnsupportedProtocolLevel(self.level()).into());
+        }
         check_properties(&self.properties, PropertyContext::Connect, self.version)?;
         if !self.version.is_v5() && self.password.is_some() && self.username.is_none() {
             return Err(DecodeError::PasswordWithoutUsername.into());
@@ -235,10 +250,15 @@ impl<'a> Connect<'a> {
 
     pub(crate) fn encode_body(&self, buf: &mut impl BufMut) {
         let v = self.version;
-        wire::put_field(buf, v.protocol_name().as_bytes());
-        buf.put_u8(v.level());
-        buf.put_u8(self.flags());
-        buf.put_u16(self.keep_alive);
+        // Protocol name, level, flags and keep alive: fixed-size writes (plain stores).
+        let [hi, lo] = self.keep_alive.to_be_bytes();
+        if v == ProtocolVersion::V3_1 {
+            buf.put_u64(u64::from_be_bytes([0, 6, b'M', b'Q', b'I', b's', b'd', b'p']));
+            buf.put_u32(u32::from_be_bytes([self.level(), self.flags(), hi, lo]));
+        } else {
+            buf.put_u64(u64::from_be_bytes([0, 4, b'M', b'Q', b'T', b'T', self.level(), self.flags()]));
+            buf.put_u16(self.keep_alive);
+        }
         if v.is_v5() {
             self.properties.encode(buf);
         }
@@ -259,21 +279,21 @@ impl<'a> Connect<'a> {
     }
 }
 
-fn topic_name(text: &str) -> Result<TopicName<'_>, DecodeError> {
-    let topic = TopicName::from_wire(text)?;
-    if topic.is_empty() {
-        return Err(DecodeError::EmptyTopic);
+/// The version (and bridge bit) a protocol name and level announce.
+fn read_version(name: &[u8], level: u8) -> Result<(ProtocolVersion, bool), DecodeError> {
+    // mosquitto bridges set bit 7 of a 3.1 or 3.1.1 level ("try_private").
+    let (level_bits, bridge) = match level {
+        0x83 | 0x84 => (level & 0x7F, true),
+        _ => (level, false),
+    };
+    // "The protocol name MUST be the UTF-8 String "MQTT"" [MQTT-3.1.2-1]; 3.1 used
+    // "MQIsdp" with level 3.
+    match (name, ProtocolVersion::from_level(level_bits)) {
+        (b"MQTT", Some(v @ (ProtocolVersion::V3_1_1 | ProtocolVersion::V5))) => Ok((v, bridge)),
+        (b"MQIsdp", Some(ProtocolVersion::V3_1)) => Ok((ProtocolVersion::V3_1, bridge)),
+        (b"MQTT" | b"MQIsdp", _) => Err(DecodeError::UnsupportedProtocolLevel(level)),
+        _ => Err(DecodeError::InvalidProtocolName),
     }
-    Ok(topic)
-}
-
-/// A property block in 5.0, nothing before.
-pub(crate) fn v5_properties(
-    input: &[u8],
-    version: ProtocolVersion,
-    context: PropertyContext,
-) -> PResult<'_, Properties<'_>> {
-    if version.is_v5() { Properties::decode(input, context) } else { Ok((input, Properties::EMPTY)) }
 }
 
 #[cfg(test)]

@@ -58,8 +58,8 @@ pub(crate) fn decode_reason_and_properties(
     packet_type: PacketType,
 ) -> Result<(ReasonCode, Properties<'_>), DecodeError> {
     if !version.is_v5() {
-        // 3.1.1: "The Server MUST validate that reserved bits are set to zero" and the
-        // packet has no variable header [MQTT-3.14.1-1].
+        // 3.1.1: "The DISCONNECT Packet has no variable header" (§3.14.2) and no payload
+        // (§3.14.3).
         wire::expect_end(body)?;
         return Ok((ReasonCode::SUCCESS, Properties::EMPTY));
     }
@@ -68,7 +68,7 @@ pub(crate) fn decode_reason_and_properties(
     };
     let reason_code = ReasonCode(code);
     // "The Client or Server sending the DISCONNECT packet MUST use one of the DISCONNECT
-    // Reason Codes" [MQTT-3.14.2-1]; AUTH: [MQTT-3.15.2-1].
+    // Reason Codes" [MQTT-5.0: 3.14.2-1]; AUTH: [MQTT-5.0: 3.15.2-1].
     if !reason_code.is_valid_for(packet_type, version) {
         return Err(DecodeError::InvalidReasonCode { packet_type, code });
     }
@@ -76,7 +76,7 @@ pub(crate) fn decode_reason_and_properties(
         return Ok((reason_code, Properties::EMPTY));
     }
     let context = if packet_type == PacketType::Auth { PropertyContext::Auth } else { PropertyContext::Disconnect };
-    let (rest, properties) = wire::finish(Properties::decode(rest, context))?;
+    let (properties, rest) = Properties::split(rest, context)?;
     wire::expect_end(rest)?;
     Ok((reason_code, properties))
 }

@@ -9,30 +9,36 @@ use core::fmt;
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
+use crate::property::{Properties, PropertyContext};
 use crate::version::ProtocolVersion;
 use crate::wire;
 
-pub mod auth;
-pub mod connack;
-pub mod connect;
-pub mod disconnect;
-pub mod publish;
-pub mod publish_response;
-pub mod suback;
-pub mod subscribe;
-pub mod unsuback;
-pub mod unsubscribe;
+mod auth;
+mod connack;
+mod connect;
+mod disconnect;
+mod filters;
+mod publish;
+mod publish_response;
+mod suback;
+mod subscribe;
+mod unsuback;
+mod unsubscribe;
 
 pub use auth::Auth;
 pub use connack::ConnAck;
 pub use connect::{Connect, Will};
 pub use disconnect::Disconnect;
+pub use filters::{
+    SubscribeFilters, SubscribeFiltersBuf, TopicFilterIter, TopicFilters, TopicFiltersBuf, UnsubscribeFilters,
+    UnsubscribeFiltersBuf,
+};
 pub use publish::{Publish, PublishQoS};
 pub use publish_response::PublishResponse;
 pub use suback::{ReasonCodes, SubAck};
-pub use subscribe::{Subscribe, SubscribeFilters, SubscribeFiltersBuf, SubscriptionOptions};
+pub use subscribe::{Subscribe, SubscriptionOptions};
 pub use unsuback::UnsubAck;
-pub use unsubscribe::{Unsubscribe, UnsubscribeFilters, UnsubscribeFiltersBuf};
+pub use unsubscribe::Unsubscribe;
 
 /// MQTT control packet types (§2.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +79,7 @@ pub enum PacketType {
 impl PacketType {
     /// The packet type in the high nibble of a fixed header's first byte, if defined for
     /// `version` (AUTH exists only in 5.0; `None` means "not known yet" and allows it).
+    #[inline]
     pub const fn from_first_byte(byte: u8, version: Option<ProtocolVersion>) -> Result<Self, DecodeError> {
         Ok(match byte >> 4 {
             1 => Self::Connect,
@@ -107,16 +114,29 @@ impl PacketType {
     }
 
     /// Check the first byte of a fixed header: the type exists and reserved flags are
-    /// as listed in Table 2.2 (\[MQTT-2.2.2-1\], \[MQTT-2.2.2-2\], \[MQTT-2.1.3-1\]).
+    /// as listed in Table 2.2 (\[MQTT-3.1.1: 2.2.2-1\], \[MQTT-3.1.1: 2.2.2-2\],
+    /// \[MQTT-5.0: 2.1.3-1\]).
+    ///
+    /// MQTT 3.1 has no such rule: its DUP, QoS and RETAIN flags are "not used" outside
+    /// PUBLISH, except that PUBREL, SUBSCRIBE and UNSUBSCRIBE "use QoS level 1" (and may be
+    /// retried with DUP set). On a 3.1 stream only that QoS is checked. A CONNECT's flags
+    /// are checked once its protocol level says which version it is
+    /// ([`Connect::decode_with_flags`]) while the stream's version is unknown.
+    #[inline]
     pub const fn check_first_byte(byte: u8, version: Option<ProtocolVersion>) -> Result<Self, DecodeError> {
         let packet_type = match Self::from_first_byte(byte, version) {
             Ok(t) => t,
             Err(e) => return Err(e),
         };
         let flags = byte & 0x0F;
-        match packet_type.required_flags() {
-            Some(required) if required != flags => Err(DecodeError::InvalidFlags { packet_type, flags }),
-            _ => Ok(packet_type),
+        match (packet_type.required_flags(), version) {
+            (None, _) => Ok(packet_type),
+            (Some(required), _) if required == flags => Ok(packet_type),
+            // The first CONNECT of a stream carries the version to check it with.
+            (Some(_), None) if matches!(packet_type, Self::Connect) => Ok(packet_type),
+            (Some(0b0010), Some(ProtocolVersion::V3_1)) if (flags >> 1) & 0b11 == 1 => Ok(packet_type),
+            (Some(0), Some(ProtocolVersion::V3_1)) => Ok(packet_type),
+            _ => Err(DecodeError::InvalidFlags { packet_type, flags }),
         }
     }
 
@@ -244,6 +264,7 @@ impl<'a> Packet<'a> {
 
     /// [`Self::decode`] once the first byte is checked (`frame::decode_packet` has done
     /// that while reading the fixed header).
+    #[inline]
     pub(crate) fn decode_checked(
         packet_type: PacketType,
         flags: u8,
@@ -251,7 +272,7 @@ impl<'a> Packet<'a> {
         version: Option<ProtocolVersion>,
     ) -> Result<Self, DecodeError> {
         if packet_type == PacketType::Connect {
-            return Connect::decode(body).map(Self::Connect);
+            return Connect::decode_with_flags(flags, body).map(Self::Connect);
         }
         let Some(version) = version else {
             return Err(DecodeError::UnexpectedPacket(packet_type));
@@ -347,38 +368,41 @@ impl<'a> Packet<'a> {
 
     /// Validate and encode the whole packet into `buf`, with no intermediate buffer.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut impl BufMut) -> Result<(), EncodeError> {
-        let payload = self.encode_vectored(version, buf)?;
-        if !payload.is_empty() {
-            buf.put_slice(payload);
+        // The most frequent packets are validated, sized and written in one place each.
+        match self {
+            Self::Publish(p) => {
+                let payload = p.encode_vectored(version, buf)?;
+                buf.put_slice(payload);
+                Ok(())
+            }
+            Self::PubAck(p) => p.encode(PacketType::PubAck, version, buf),
+            Self::PubRec(p) => p.encode(PacketType::PubRec, version, buf),
+            Self::PubRel(p) => p.encode(PacketType::PubRel, version, buf),
+            Self::PubComp(p) => p.encode(PacketType::PubComp, version, buf),
+            _ => self.encode_other(version, buf),
         }
+    }
+
+    /// [`Self::encode`] of the less frequent packets.
+    #[inline(never)]
+    fn encode_other(&self, version: ProtocolVersion, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        let remaining = self.validate_len(version)?;
+        self.encode_head(version, remaining, buf);
         Ok(())
     }
 
     /// Validate and encode everything but a PUBLISH payload into `head`, and return the
     /// payload (borrowed, not copied) to be written after it — for vectored writes of large
     /// messages. For other packets the returned slice is empty.
+    #[inline]
     pub fn encode_vectored(&self, version: ProtocolVersion, head: &mut impl BufMut) -> Result<&'a [u8], EncodeError> {
         // One dispatch for the most frequent packets: validate, size and write in one place.
         match self {
-            Self::Publish(p) => {
-                p.validate(version)?;
-                let remaining = p.remaining_len(version);
-                let Ok(remaining) = u32::try_from(remaining) else { return Err(EncodeError::PacketTooLarge) };
-                if remaining > wire::VAR_INT_MAX {
-                    return Err(EncodeError::PacketTooLarge);
-                }
-                head.put_u8(((PacketType::Publish as u8) << 4) | p.flags());
-                wire::put_var_int(head, remaining);
-                return Ok(p.encode_head(version, head));
-            }
-            Self::PubAck(p) => {
-                p.validate(PacketType::PubAck, version)?;
-                let remaining = u32::try_from(p.remaining_len(version)).unwrap_or(u32::MAX);
-                head.put_u8((PacketType::PubAck as u8) << 4);
-                wire::put_var_int(head, remaining);
-                p.encode_body(version, head);
-                return Ok(&[]);
-            }
+            Self::Publish(p) => return p.encode_vectored(version, head),
+            Self::PubAck(p) => return p.encode(PacketType::PubAck, version, head).map(|()| &[][..]),
+            Self::PubRec(p) => return p.encode(PacketType::PubRec, version, head).map(|()| &[][..]),
+            Self::PubRel(p) => return p.encode(PacketType::PubRel, version, head).map(|()| &[][..]),
+            Self::PubComp(p) => return p.encode(PacketType::PubComp, version, head).map(|()| &[][..]),
             _ => {}
         }
         let remaining = self.validate_len(version)?;
@@ -417,21 +441,23 @@ impl<'a> Packet<'a> {
     }
 }
 
-/// The rule set a payload was checked against: 3.1 and 3.1.1 share one, 5.0 has its own.
-pub(crate) const fn checked_bit(version: ProtocolVersion) -> u8 {
-    if version.is_v5() { 2 } else { 1 }
+/// A property block in 5.0, nothing before.
+#[inline]
+pub(crate) fn v5_properties(
+    input: &[u8],
+    version: ProtocolVersion,
+    context: PropertyContext,
+) -> Result<(Properties<'_>, &[u8]), DecodeError> {
+    if version.is_v5() { Properties::split(input, context) } else { Ok((Properties::EMPTY, input)) }
 }
 
 /// Encoded length of a 5.0 property block, or 0 before 5.0.
-pub(crate) fn properties_len(props: &crate::property::Properties<'_>, version: ProtocolVersion) -> usize {
+pub(crate) fn properties_len(props: &Properties<'_>, version: ProtocolVersion) -> usize {
     if version.is_v5() { props.encoded_len() } else { 0 }
 }
 
 /// Properties can only be sent in 5.0.
-pub(crate) fn check_no_properties(
-    props: &crate::property::Properties<'_>,
-    version: ProtocolVersion,
-) -> Result<(), EncodeError> {
+pub(crate) fn check_no_properties(props: &Properties<'_>, version: ProtocolVersion) -> Result<(), EncodeError> {
     if !version.is_v5() && !props.is_empty() {
         return Err(EncodeError::V5FieldInOlderVersion);
     }
@@ -439,9 +465,10 @@ pub(crate) fn check_no_properties(
 }
 
 /// Check a property block built by the caller for `context`.
+#[inline]
 pub(crate) fn check_properties(
-    props: &crate::property::Properties<'_>,
-    context: crate::property::PropertyContext,
+    props: &Properties<'_>,
+    context: PropertyContext,
     version: ProtocolVersion,
 ) -> Result<(), EncodeError> {
     // An empty block is valid in every packet of every version.
@@ -453,6 +480,7 @@ pub(crate) fn check_properties(
 }
 
 /// Check a reason code the caller chose for `packet_type`.
+#[inline]
 pub(crate) fn check_reason_code(
     code: crate::reason::ReasonCode,
     packet_type: PacketType,

@@ -45,28 +45,30 @@ impl<'a> PublishResponse<'a> {
     /// Length is less than 4 there is no Property Length and the value of 0 is used"
     /// (§3.4.2.2).
     pub fn decode(packet_type: PacketType, body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
-        let (input, packet_id) = wire::finish(wire::packet_id(body))?;
+        let (packet_id, input) = wire::split_packet_id(body)?;
         if !version.is_v5() || input.is_empty() {
             wire::expect_end(input)?;
             return Ok(Self::new(packet_id));
         }
-        let (input, code) = wire::finish(wire::u8(input))?;
+        let (code, input) = wire::split_u8(input)?;
         let reason_code = ReasonCode(code);
         // "The Client or Server sending the PUBACK packet MUST use one of the PUBACK
-        // Reason Codes" [MQTT-3.4.2-1] (and [MQTT-3.5.2-1], [MQTT-3.6.2-1], [MQTT-3.7.2-1]).
+        // Reason Codes" [MQTT-5.0: 3.4.2-1] (and [MQTT-5.0: 3.5.2-1], [MQTT-5.0: 3.6.2-1],
+        // [MQTT-5.0: 3.7.2-1]).
         if !reason_code.is_valid_for(packet_type, version) {
             return Err(DecodeError::InvalidReasonCode { packet_type, code });
         }
         let (input, properties) = if input.is_empty() {
             (input, Properties::EMPTY)
         } else {
-            wire::finish(Properties::decode(input, context(packet_type)))?
+            Properties::split(input, context(packet_type)).map(|(p, rest)| (rest, p))?
         };
         wire::expect_end(input)?;
         Ok(Self { packet_id, reason_code, properties })
     }
 
     /// Bytes after the fixed header: the shortest form that carries the fields.
+    #[inline]
     pub fn remaining_len(&self, version: ProtocolVersion) -> usize {
         if !version.is_v5() || (self.reason_code == ReasonCode::SUCCESS && self.properties.is_empty()) {
             2
@@ -78,9 +80,39 @@ impl<'a> PublishResponse<'a> {
     }
 
     /// Check what the field types do not guarantee.
+    #[inline]
     pub fn validate(&self, packet_type: PacketType, version: ProtocolVersion) -> Result<(), EncodeError> {
         check_reason_code(self.reason_code, packet_type, version)?;
         check_properties(&self.properties, context(packet_type), version)
+    }
+
+    /// Validate and write the whole packet: the short forms in one or two stores.
+    #[inline(always)]
+    pub(crate) fn encode(
+        &self,
+        packet_type: PacketType,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        self.validate(packet_type, version)?;
+        let first_byte = ((packet_type as u8) << 4) | packet_type.required_flags().unwrap_or(0);
+        let [hi, lo] = self.packet_id.get().to_be_bytes();
+        match self.remaining_len(version) {
+            // Fixed-size writes compile to plain stores (a `put_slice` of 4 or 5 bytes
+            // would become one `memcpy` call of variable length).
+            2 => buf.put_u32(u32::from_be_bytes([first_byte, 2, hi, lo])),
+            3 => {
+                buf.put_u32(u32::from_be_bytes([first_byte, 3, hi, lo]));
+                buf.put_u8(self.reason_code.0);
+            }
+            len => {
+                let len = u32::try_from(len).ok().filter(|&len| len <= wire::VAR_INT_MAX);
+                wire::put_fixed_header(buf, first_byte, len.ok_or(EncodeError::PacketTooLarge)?, [hi, lo]);
+                buf.put_u8(self.reason_code.0);
+                self.properties.encode(buf);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn encode_body(&self, version: ProtocolVersion, buf: &mut impl BufMut) {

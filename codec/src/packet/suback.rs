@@ -5,8 +5,7 @@ use core::fmt;
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::connect::v5_properties;
-use crate::packet::{PacketType, check_properties, properties_len};
+use crate::packet::{PacketType, check_properties, properties_len, v5_properties};
 use crate::property::{Properties, PropertyContext};
 use crate::reason::ReasonCode;
 use crate::version::{PacketId, ProtocolVersion};
@@ -26,7 +25,8 @@ impl<'a> ReasonCodes<'a> {
             return Err(DecodeError::EmptyAckPayload);
         }
         // "SUBACK return codes other than 0x00, 0x01, 0x02 and 0x80 are reserved and MUST
-        // NOT be used" [MQTT-3.9.3-2]; 5.0 [MQTT-3.9.3-2], [MQTT-3.11.3-2].
+        // NOT be used" [MQTT-3.9.3-2] (5.0: "one of the Subscribe Reason Code values");
+        // UNSUBACK [MQTT-5.0: 3.11.3-2].
         if let Some(&code) = raw.iter().find(|&&c| !ReasonCode(c).is_valid_for(packet_type, version)) {
             return Err(DecodeError::InvalidReasonCode { packet_type, code });
         }
@@ -84,8 +84,8 @@ impl<'a> SubAck<'a> {
 
     /// Decode a SUBACK body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
-        let (input, packet_id) = wire::finish(wire::packet_id(body))?;
-        let (input, properties) = wire::finish(v5_properties(input, version, PropertyContext::SubAck))?;
+        let (packet_id, input) = wire::split_packet_id(body)?;
+        let (properties, input) = v5_properties(input, version, PropertyContext::SubAck)?;
         let reason_codes = ReasonCodes::parse(input, PacketType::SubAck, version)?;
         Ok(Self { packet_id, properties, reason_codes })
     }

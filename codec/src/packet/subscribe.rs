@@ -1,14 +1,11 @@
 //! SUBSCRIBE: subscribe request (3.1.1 §3.8, 5.0 §3.8).
 
-use core::fmt;
-
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::packet::connect::v5_properties;
-use crate::packet::{check_properties, checked_bit, properties_len};
+use crate::packet::filters::SubscribeFilters;
+use crate::packet::{check_properties, properties_len, v5_properties};
 use crate::property::{Properties, PropertyContext};
-use crate::topic::TopicFilter;
 use crate::version::{PacketId, ProtocolVersion, QoS, RetainHandling};
 use crate::wire;
 
@@ -45,8 +42,8 @@ impl SubscriptionOptions {
         // 3.1.1: "The upper 6 bits of the Requested QoS byte are not used in the current
         // version of the protocol. They are reserved for future use. The Server MUST treat
         // a SUBSCRIBE packet as malformed and close the Network Connection if any of
-        // Reserved bits in the payload are non-zero" [MQTT-3-8.3-4]; 5.0 keeps bits 6 and
-        // 7 reserved [MQTT-3.8.3-5].
+        // Reserved bits in the payload are non-zero" [MQTT-3.1.1: 3-8.3-4]; 5.0 keeps bits 6 and
+        // 7 reserved [MQTT-5.0: 3.8.3-5].
         let reserved = if version.is_v5() { 0b1100_0000 } else { 0b1111_1100 };
         if byte & reserved != 0 {
             return Err(DecodeError::SubscriptionOptionsReserved);
@@ -55,166 +52,6 @@ impl SubscriptionOptions {
         // "It is a Protocol Error to send a Retain Handling value of 3" (§3.8.3.1).
         let retain_handling = RetainHandling::from_u8((byte >> 4) & 0b11).ok_or(DecodeError::InvalidRetainHandling)?;
         Ok(Self { qos, no_local: byte & 0b100 != 0, retain_as_published: byte & 0b1000 != 0, retain_handling })
-    }
-}
-
-/// The validated topic filter list of a SUBSCRIBE, iterated lazily from the raw bytes.
-///
-/// Equality compares the bytes.
-#[derive(Clone, Copy)]
-pub struct SubscribeFilters<'a> {
-    raw: &'a [u8],
-    /// The rule sets the bytes were checked against ([`checked_bit`]), so that encoding
-    /// a decoded or built list does not check it again.
-    checked: u8,
-}
-
-impl PartialEq for SubscribeFilters<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.raw == other.raw
-    }
-}
-
-impl Eq for SubscribeFilters<'_> {}
-
-impl core::hash::Hash for SubscribeFilters<'_> {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        self.raw.hash(state);
-    }
-}
-
-impl<'a> SubscribeFilters<'a> {
-    /// Check a raw payload (at least one filter/options pair) under `version`'s rules.
-    pub fn parse(raw: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
-        // "The Payload MUST contain at least one Topic Filter and Subscription Options
-        // pair" [MQTT-3.8.3-2] / [MQTT-3.8.3-3].
-        if raw.is_empty() {
-            return Err(DecodeError::EmptySubscribe);
-        }
-        let mut pairs = SubscribeFilterIter::new(raw);
-        while let Some((filter, options)) = pairs.read()? {
-            let options = SubscriptionOptions::from_byte(options, version)?;
-            let filter = TopicFilter::parse(filter)?;
-            if version.is_v5() {
-                filter.check_shared()?;
-                // "It is a Protocol Error to set the No Local bit to 1 on a Shared
-                // Subscription" [MQTT-3.8.3-4].
-                if options.no_local && filter.shared().is_some() {
-                    return Err(DecodeError::NoLocalOnSharedSubscription);
-                }
-            }
-        }
-        Ok(Self { raw, checked: checked_bit(version) })
-    }
-
-    /// Wrap raw bytes without checking them: for deliberately malformed packets.
-    pub const fn from_raw_unchecked(raw: &'a [u8]) -> Self {
-        Self { raw, checked: 0 }
-    }
-
-    /// The raw payload.
-    pub const fn as_bytes(&self) -> &'a [u8] {
-        self.raw
-    }
-
-    /// The filters and their options, in order.
-    pub fn iter(&self) -> SubscribeFilterIter<'a> {
-        SubscribeFilterIter::new(self.raw)
-    }
-}
-
-impl fmt::Debug for SubscribeFilters<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<'a> IntoIterator for SubscribeFilters<'a> {
-    type Item = (TopicFilter<'a>, SubscriptionOptions);
-    type IntoIter = SubscribeFilterIter<'a>;
-    fn into_iter(self) -> SubscribeFilterIter<'a> {
-        self.iter()
-    }
-}
-
-/// Iterator over [`SubscribeFilters`].
-///
-/// When the whole list is valid UTF-8 — always the case for ASCII filters shorter than
-/// 128 bytes — it is validated once, here, and every filter is a sub-slice of it
-/// (`str::get`, O(1)); otherwise each filter is validated on its own.
-#[derive(Debug, Clone)]
-pub struct SubscribeFilterIter<'a> {
-    raw: &'a [u8],
-    text: Option<&'a str>,
-    pos: usize,
-}
-
-impl<'a> SubscribeFilterIter<'a> {
-    fn new(raw: &'a [u8]) -> Self {
-        Self { raw, text: core::str::from_utf8(raw).ok(), pos: 0 }
-    }
-
-    /// The next filter (UTF-8 checked; U+0000 is the caller's to check) and options
-    /// byte, `None` at the end.
-    fn read(&mut self) -> Result<Option<(&'a str, u8)>, DecodeError> {
-        let rest = self.raw.get(self.pos..).unwrap_or_default();
-        let [hi, lo, ..] = *rest else {
-            return if rest.is_empty() { Ok(None) } else { Err(DecodeError::Truncated) };
-        };
-        let start = self.pos.saturating_add(2);
-        let end = start.saturating_add(usize::from(u16::from_be_bytes([hi, lo])));
-        let bytes = self.raw.get(start..end).ok_or(DecodeError::Truncated)?;
-        let filter = match self.text.and_then(|text| text.get(start..end)) {
-            Some(filter) => filter,
-            None => core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?,
-        };
-        let options = *self.raw.get(end).ok_or(DecodeError::Truncated)?;
-        self.pos = end.saturating_add(1);
-        Ok(Some((filter, options)))
-    }
-}
-
-impl<'a> Iterator for SubscribeFilterIter<'a> {
-    type Item = (TopicFilter<'a>, SubscriptionOptions);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self.read() {
-            Ok(Some((filter, options))) => {
-                // The payload was checked on decode; read it under the 5.0 layout, which
-                // gives 3.1.1's options byte the same meaning.
-                let options = SubscriptionOptions::from_byte(options, ProtocolVersion::V5).unwrap_or_default();
-                Some((TopicFilter::new_unchecked(filter), options))
-            }
-            _ => {
-                self.pos = self.raw.len();
-                None
-            }
-        }
-    }
-}
-
-/// An owned filter list for building SUBSCRIBE packets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscribeFiltersBuf {
-    buf: Vec<u8>,
-}
-
-impl SubscribeFiltersBuf {
-    /// An empty list.
-    pub const fn new() -> Self {
-        Self { buf: Vec::new() }
-    }
-
-    /// Append a filter with its options.
-    pub fn push(&mut self, filter: TopicFilter<'_>, options: SubscriptionOptions) -> &mut Self {
-        wire::put_field(&mut self.buf, filter.as_bytes());
-        self.buf.put_u8(options.to_byte());
-        self
-    }
-
-    /// Check the list for `version` and borrow it.
-    pub fn filters(&self, version: ProtocolVersion) -> Result<SubscribeFilters<'_>, EncodeError> {
-        Ok(SubscribeFilters::parse(&self.buf, version)?)
     }
 }
 
@@ -232,22 +69,22 @@ pub struct Subscribe<'a> {
 impl<'a> Subscribe<'a> {
     /// Decode a SUBSCRIBE body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
-        let (input, packet_id) = wire::finish(wire::packet_id(body))?;
-        let (input, properties) = wire::finish(v5_properties(input, version, PropertyContext::Subscribe))?;
+        let (packet_id, input) = wire::split_packet_id(body)?;
+        let (properties, input) = v5_properties(input, version, PropertyContext::Subscribe)?;
         let filters = SubscribeFilters::parse(input, version)?;
         Ok(Self { packet_id, properties, filters })
     }
 
     /// Bytes after the fixed header.
     pub fn remaining_len(&self, version: ProtocolVersion) -> usize {
-        wire::sum([2, properties_len(&self.properties, version), self.filters.raw.len()])
+        wire::sum([2, properties_len(&self.properties, version), self.filters.as_bytes().len()])
     }
 
     /// Check what the field types do not guarantee.
     pub fn validate(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
         check_properties(&self.properties, PropertyContext::Subscribe, version)?;
-        if self.filters.checked & checked_bit(version) == 0 {
-            SubscribeFilters::parse(self.filters.raw, version)?;
+        if !self.filters.is_checked_for(version) {
+            SubscribeFilters::parse(self.filters.as_bytes(), version)?;
         }
         Ok(())
     }
@@ -257,7 +94,7 @@ impl<'a> Subscribe<'a> {
         if version.is_v5() {
             self.properties.encode(buf);
         }
-        buf.put_slice(self.filters.raw);
+        buf.put_slice(self.filters.as_bytes());
     }
 }
 

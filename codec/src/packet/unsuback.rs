@@ -33,7 +33,7 @@ impl<'a> UnsubAck<'a> {
 
     /// Decode an UNSUBACK body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
-        let (input, packet_id) = wire::finish(wire::packet_id(body))?;
+        let (packet_id, input) = wire::split_packet_id(body)?;
         if !version.is_v5() {
             wire::expect_end(input)?;
             return Ok(Self {
@@ -42,7 +42,7 @@ impl<'a> UnsubAck<'a> {
                 reason_codes: ReasonCodes::from_raw_unchecked(&[]),
             });
         }
-        let (input, properties) = wire::finish(Properties::decode(input, PropertyContext::UnsubAck))?;
+        let (properties, input) = Properties::split(input, PropertyContext::UnsubAck)?;
         let reason_codes = ReasonCodes::parse(input, PacketType::UnsubAck, version)?;
         Ok(Self { packet_id, properties, reason_codes })
     }

@@ -1,12 +1,15 @@
-//! The coloured summary printed at the end of a run, and the `--coverage` listing.
+//! Terminal output: what the probe found (first), one line per result that is not a pass
+//! (as they come), and the summary with the verdict (last). Full expectations and traces
+//! only with `--verbose`; the reports always have them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use console::style;
 
-use super::{failure_text, grouped_counts, trace_text};
-use crate::outcome::{OutcomeKind, RunReport, VersionCoverage};
+use super::{digest, failure_text, grouped_counts, trace_text};
+use crate::outcome::{OutcomeKind, RunReport, ScenarioResult, Support, VersionCoverage, VersionSupport};
+use crate::scenario::Scenario;
 
 fn styled(kind: OutcomeKind, text: String) -> String {
     match kind {
@@ -16,6 +19,44 @@ fn styled(kind: OutcomeKind, text: String) -> String {
         OutcomeKind::KnownDeviation => style(text).yellow().to_string(),
         OutcomeKind::Inconclusive => style(text).magenta().to_string(),
     }
+}
+
+/// The probe's findings, one line per version: the first lines of every run.
+pub fn versions(versions: &[VersionSupport], selected: &[Scenario]) -> String {
+    let mut out = String::new();
+    for v in versions {
+        let runs = selected.iter().filter(|s| s.versions.contains(&v.version)).count();
+        let words = digest::support_words(v);
+        let status = if v.support == Support::Supported { style(words).green() } else { style(words).yellow() };
+        let consequence = match (v.selected, v.support) {
+            (true, Support::Supported) => String::new(),
+            _ => format!(" ({})", digest::support_consequence(v, runs)),
+        };
+        let _ = writeln!(out, "  MQTT {:<6} {status}: {}{consequence}", v.version.label(), v.evidence);
+    }
+    out
+}
+
+/// One line for a result: outcome, id, version, level, statements, reason.
+pub fn result_line(r: &ScenarioResult, verbose: bool) -> String {
+    let reason = r.outcome.reason.as_deref().unwrap_or("").lines().next().unwrap_or("");
+    let mut line = format!(
+        "{} {} [{}] {} {}: {reason}",
+        styled(r.outcome.kind, format!("{:<15}", r.outcome.kind.label().to_uppercase())),
+        style(&r.id).bold(),
+        r.version,
+        r.level,
+        r.statements.join(","),
+    );
+    if verbose && r.outcome.kind != OutcomeKind::Pass {
+        for text in failure_text(r).lines().skip(1) {
+            let _ = write!(line, "\n    {text}");
+        }
+        for text in trace_text(r).lines() {
+            let _ = write!(line, "\n    {}", style(text).dim());
+        }
+    }
+    line
 }
 
 fn row(out: &mut String, name: &str, counts: &BTreeMap<OutcomeKind, usize>) {
@@ -28,38 +69,28 @@ fn row(out: &mut String, name: &str, counts: &BTreeMap<OutcomeKind, usize>) {
     out.push('\n');
 }
 
-/// The end-of-run summary: failures with evidence first, then the count tables.
-pub fn summary(report: &RunReport) -> String {
+/// The end-of-run summary: skips grouped by reason, the count tables, then the verdict.
+pub fn summary(report: &RunReport, verbose: bool) -> String {
     let mut out = String::new();
-    for r in report.results.iter().filter(|r| matches!(r.outcome.kind, OutcomeKind::Fail | OutcomeKind::Error)) {
-        let _ = writeln!(
-            out,
-            "\n{} {} [{}] {} — {}",
-            styled(r.outcome.kind, r.outcome.kind.label().to_uppercase()),
-            style(&r.id).bold(),
-            r.version,
-            r.level,
-            r.title
-        );
-        let _ = writeln!(out, "  statements: {}", r.statements.join(", "));
-        for line in failure_text(r).lines() {
-            let _ = writeln!(out, "  {line}");
-        }
-        let _ = writeln!(out, "  trace:");
-        for line in trace_text(r).lines() {
-            let _ = writeln!(out, "  {}", style(line).dim());
+    if verbose {
+        for r in report.results.iter().filter(|r| matches!(r.outcome.kind, OutcomeKind::Fail | OutcomeKind::Error)) {
+            let _ = writeln!(out, "\n{}", result_line(r, true));
         }
     }
-    for r in report.results.iter().filter(|r| {
-        matches!(r.outcome.kind, OutcomeKind::KnownDeviation | OutcomeKind::Inconclusive | OutcomeKind::Skip)
-    }) {
+    let skips = digest::skip_groups(&report.results);
+    if !skips.is_empty() {
+        let _ = writeln!(out, "\n{}", style("Skipped").bold());
+        for group in &skips {
+            let _ = writeln!(out, "  {:>4} × [{}] {}", group.count(), group.versions_text(), group.reason);
+        }
+    }
+    if let Some(stopped) = &report.broker_stopped {
         let _ = writeln!(
             out,
-            "{} {} [{}]: {}",
-            styled(r.outcome.kind, r.outcome.kind.label().to_owned()),
-            r.id,
-            r.version,
-            r.outcome.reason.as_deref().unwrap_or("")
+            "\n{} the broker stopped answering ({}) during {}; later scenarios were not run",
+            style("BROKER STOPPED:").red().bold(),
+            stopped.evidence,
+            stopped.during.join(" or ")
         );
     }
     let _ = write!(out, "\n{}\n  {:<22}", style(format!("Summary — {}", report.target)).bold(), "");
@@ -74,10 +105,20 @@ pub fn summary(report: &RunReport) -> String {
     for (group, counts) in grouped_counts(&report.results, |r| vec![r.level.to_string()]) {
         row(&mut out, &group, &counts);
     }
-    for (group, counts) in grouped_counts(&report.results, |r| r.tags.iter().map(|t| format!("#{t}")).collect()) {
-        row(&mut out, &group, &counts);
-    }
-    let _ = writeln!(out, "  ({:.1} s)", report.duration_ms as f64 / 1000.0);
+    let verdict = report.verdict();
+    let _ = writeln!(
+        out,
+        "\n{} ({} — {}; {:.1} s; exit {})",
+        if verdict.exit_code == 0 {
+            style(verdict.headline.clone()).green().bold()
+        } else {
+            style(verdict.headline.clone()).red().bold()
+        },
+        report.runner,
+        report.profile.as_ref().map(|p| format!("profile {p}")).unwrap_or_else(|| "no broker profile".into()),
+        report.duration_ms as f64 / 1000.0,
+        verdict.exit_code
+    );
     out
 }
 

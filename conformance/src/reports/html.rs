@@ -1,34 +1,109 @@
-//! One self-contained HTML page: summary, per-statement matrix, failures with traces.
+//! One self-contained HTML page (no external resource, works offline): a verdict banner,
+//! the summary, skips grouped by reason, every scenario run filterable by outcome with its
+//! details, and the per-statement matrix linking each statement to its scenario runs.
+//! Everything a broker could have sent is escaped.
 
 use std::fmt::Write as _;
 
-use super::{escape_xml as esc, failure_text, grouped_counts, trace_text};
-use crate::outcome::{OutcomeKind, RunReport};
+use super::digest::{self, TRACE_TAIL};
+use super::{escape_xml as esc, grouped_counts};
+use crate::outcome::{OutcomeKind, RunReport, ScenarioResult, StatementCoverage, VersionCoverage};
+use crate::version::Version;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
-td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f3f3f3}\
-.pass{background:#d9f2d9}.fail{background:#f8d0d0}.skip{background:#eee}.known-deviation{background:#fbe9c6}\
-.inconclusive{background:#e6e0f5}.error{background:#f5c0e0}.uncovered{color:#999}pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:85%}\
-details{margin:.5em 0}summary{cursor:pointer;font-weight:600}";
+const STYLE: &str = include_str!("assets/report.css");
+const SCRIPT: &str = include_str!("assets/report.js");
+
+/// Bytes of a packet's wire form shown in a trace.
+const HEX_BYTES: usize = 64;
+
+/// The anchor of a scenario run's details.
+pub fn run_anchor(id: &str, version: Version) -> String {
+    format!("run-{id}-{version}")
+}
+
+/// The banner's class for an exit status: passed, failed, or could not tell.
+fn banner_class(exit_code: i32) -> &'static str {
+    match exit_code {
+        crate::outcome::exit::OK => "ok",
+        crate::outcome::exit::MUST_FAILED => "bad",
+        _ => "warn",
+    }
+}
 
 /// Render.
 pub fn render(report: &RunReport) -> String {
+    let verdict = report.verdict();
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>MQTT conformance: {}</title><style>{STYLE}</style></head><body>",
-        esc(&report.target)
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>MQTT conformance: {} — {}</title><style>{STYLE}</style></head><body>",
+        esc(&report.target),
+        esc(&verdict.headline)
     );
-    let _ = write!(out, "<h1>MQTT conformance: {}</h1>", esc(&report.target));
+    banner(&mut out, report);
+    out.push_str("<main>");
+    out.push_str("<div class=\"side-by-side\">");
+    summary(&mut out, report);
+    skips(&mut out, report);
+    out.push_str("</div>");
+    runs(&mut out, report);
+    out.push_str("<section id=\"statements\"><h2>Statements</h2>");
+    out.push_str(
+        "<p>Each statement of the standard with the scenario runs citing it; a link opens the run's details. \
+         Observable statements no scenario cites are marked.</p>",
+    );
+    for coverage in report.coverage.iter().filter(|c| report.results.iter().any(|r| r.version == c.version)) {
+        statements(&mut out, coverage);
+    }
+    let _ = writeln!(out, "</section></main><script>{SCRIPT}</script></body></html>");
+    out
+}
+
+fn banner(out: &mut String, report: &RunReport) {
+    let verdict = report.verdict();
     let _ = write!(
         out,
-        "<p>{} scenario runs in {:.1} s · {}{}</p>",
-        report.results.len(),
-        report.duration_ms as f64 / 1000.0,
-        esc(&report.runner),
-        report.profile.as_ref().map(|p| format!(" · profile: {}", esc(p))).unwrap_or_default()
+        "<header id=\"verdict\" class=\"banner {}\"><h1>MQTT conformance report</h1><p class=\"headline\">{}</p><dl>",
+        banner_class(verdict.exit_code),
+        esc(&verdict.headline)
     );
-    out.push_str("<h2>Summary</h2><table><tr><th>group</th>");
+    let _ =
+        write!(out, "<dt>Broker</dt><dd><code>{}</code></dd><dt>Protocol versions</dt><dd><ul>", esc(&report.target));
+    for v in &report.versions {
+        let runs = report.results.iter().filter(|r| r.version == v.version).count();
+        let _ = write!(
+            out,
+            "<li class=\"version-support\" data-version=\"{}\"><strong>MQTT {}: {}</strong> ({}) \
+             <span class=\"evidence\">{}</span></li>",
+            v.version,
+            v.version,
+            esc(&digest::support_words(v)),
+            esc(&digest::support_consequence(v, runs)),
+            esc(&v.evidence)
+        );
+    }
+    let _ = write!(
+        out,
+        "</ul></dd><dt>Profile</dt><dd>{}</dd><dt>Date</dt><dd>{} ({:.1} s{})</dd><dt>Runner</dt><dd>{}</dd>\
+         <dt>Exit status</dt><dd>{} ({})</dd></dl>",
+        report.profile.as_deref().map_or_else(|| "none (no broker profile)".to_owned(), esc),
+        digest::utc_date(report.started_unix),
+        report.duration_ms as f64 / 1000.0,
+        if report.time_scale == 1.0 { String::new() } else { format!(", time scale {}", report.time_scale) },
+        esc(&report.runner),
+        verdict.exit_code,
+        digest::exit_meaning(verdict.exit_code)
+    );
+    for (heading, text) in digest::run_notes(report) {
+        let _ = write!(out, "<p class=\"note\">{heading}: {}</p>", esc(&text));
+    }
+    out.push_str("</header>");
+}
+
+fn summary(out: &mut String, report: &RunReport) {
+    out.push_str("<section id=\"summary\"><h2>Summary</h2><table><tr><th>scenario runs</th>");
     for kind in OutcomeKind::ALL {
         let _ = write!(out, "<th class=\"{kind}\">{kind}</th>");
     }
@@ -36,63 +111,182 @@ pub fn render(report: &RunReport) -> String {
     let mut groups = vec![("all".to_owned(), report.counts())];
     groups.extend(grouped_counts(&report.results, |r| vec![format!("MQTT {}", r.version)]));
     groups.extend(grouped_counts(&report.results, |r| vec![r.level.to_string()]));
-    groups.extend(grouped_counts(&report.results, |r| r.tags.iter().map(|t| format!("tag: {t}")).collect()));
+    counts_rows(out, groups);
+    out.push_str("</table>");
+    let tags = grouped_counts(&report.results, |r| r.tags.clone());
+    if !tags.is_empty() {
+        let _ = write!(out, "<details><summary>By tag ({} tags)</summary><table><tr><th>tag</th>", tags.len());
+        for kind in OutcomeKind::ALL {
+            let _ = write!(out, "<th class=\"{kind}\">{kind}</th>");
+        }
+        out.push_str("</tr>");
+        counts_rows(out, tags);
+        out.push_str("</table></details>");
+    }
+    out.push_str("</section>");
+}
+
+fn counts_rows(
+    out: &mut String,
+    groups: impl IntoIterator<Item = (String, std::collections::BTreeMap<OutcomeKind, usize>)>,
+) {
     for (group, counts) in groups {
         let _ = write!(out, "<tr><td>{}</td>", esc(&group));
         for kind in OutcomeKind::ALL {
-            let _ = write!(out, "<td>{}</td>", counts.get(&kind).copied().unwrap_or(0));
+            let n = counts.get(&kind).copied().unwrap_or(0);
+            let class = if n == 0 { "n" } else { kind.label() };
+            let _ = write!(out, "<td class=\"n {class}\">{n}</td>");
         }
         out.push_str("</tr>");
     }
-    out.push_str("</table>");
-    let problems: Vec<_> = report.results.iter().filter(|r| r.outcome.kind != OutcomeKind::Pass).collect();
-    if !problems.is_empty() {
-        out.push_str("<h2>Not passed</h2>");
-        for r in problems {
-            let _ = write!(
-                out,
-                "<details class=\"{}\"><summary>{} [{}] — {} — {}</summary><pre>{}</pre><pre>{}</pre></details>",
-                r.outcome.kind,
-                esc(&r.id),
-                r.version,
-                r.outcome.kind,
-                esc(&r.title),
-                esc(&failure_text(r)),
-                esc(&trace_text(r))
-            );
-        }
+}
+
+fn skips(out: &mut String, report: &RunReport) {
+    let groups = digest::skip_groups(&report.results);
+    if groups.is_empty() {
+        return;
     }
-    out.push_str("<h2>Statements</h2>");
-    for coverage in &report.coverage {
+    out.push_str(
+        "<section id=\"skips\"><h2>Skipped, by reason</h2><table><tr><th>runs</th><th>versions</th><th>reason</th></tr>",
+    );
+    for group in &groups {
         let _ = write!(
             out,
-            "<h3>MQTT {}: {} of {} observable statements covered</h3><table><tr><th>statement</th><th>level</th><th>summary</th><th>scenarios</th></tr>",
-            coverage.version, coverage.observable_covered, coverage.observable_total
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            group.count(),
+            group.versions_text(),
+            esc(&group.reason)
         );
-        for s in &coverage.statements {
-            let class = if s.scenarios.is_empty() { " class=\"uncovered\"" } else { "" };
-            let _ = write!(
-                out,
-                "<tr{class}><td>{}</td><td>{}</td><td>{}{}</td><td>",
-                esc(&s.id),
-                esc(&s.level),
-                esc(&s.summary),
-                if s.observable { "" } else { " <em>(not observable)</em>" }
-            );
-            for id in &s.scenarios {
-                match s.outcomes.get(id) {
-                    Some(kind) => {
-                        let _ = write!(out, "<span class=\"{kind}\">{} ({kind})</span> ", esc(id));
-                    }
-                    None => {
-                        let _ = write!(out, "{} ", esc(id));
-                    }
-                }
-            }
-            out.push_str("</td></tr>");
-        }
-        out.push_str("</table>");
     }
-    out.push_str("</body></html>\n");
-    out
+    out.push_str("</table></section>");
+}
+
+/// Every run, worst first: the non-passes shown, the passes behind their filter.
+fn runs(out: &mut String, report: &RunReport) {
+    let counts = report.counts();
+    out.push_str("<section id=\"runs\"><h2>Scenario runs</h2><div id=\"filters\" hidden>Show: ");
+    for kind in digest::WORST_FIRST {
+        let n = counts.get(&kind).copied().unwrap_or(0);
+        let _ = write!(
+            out,
+            "<label><input type=\"checkbox\" name=\"kind\" value=\"{kind}\"{}> <span class=\"k {kind}\">{kind}</span> {n}</label>",
+            if kind == OutcomeKind::Pass { "" } else { " checked" }
+        );
+    }
+    out.push_str(
+        "<button type=\"button\" id=\"expand-all\">Expand all</button>\
+         <button type=\"button\" id=\"collapse-all\">Collapse all</button><span id=\"shown\"></span></div>\
+         <div id=\"run-list\">",
+    );
+    let mut all: Vec<&ScenarioResult> = report.results.iter().collect();
+    all.sort_by(|a, b| {
+        (digest::severity(a.outcome.kind), a.id.as_str(), a.version).cmp(&(
+            digest::severity(b.outcome.kind),
+            b.id.as_str(),
+            b.version,
+        ))
+    });
+    for r in all {
+        run(out, r);
+    }
+    out.push_str("</div></section>");
+}
+
+fn run(out: &mut String, r: &ScenarioResult) {
+    let kind = r.outcome.kind;
+    let _ = write!(
+        out,
+        "<details class=\"run\" id=\"{}\" data-kind=\"{kind}\"><summary><span class=\"k {kind}\">{kind}</span> \
+         <code>{}</code> [{}] {} <span class=\"stmts\">{}</span> <span class=\"reason\">{}</span></summary>",
+        esc(&run_anchor(&r.id, r.version)),
+        esc(&r.id),
+        r.version,
+        r.level,
+        esc(&r.statements.join(", ")),
+        esc(&digest::reason_line(r))
+    );
+    let at = match (r.outcome.step, r.outcome.line) {
+        (Some(step), Some(line)) => format!(", step {step} at line {line}"),
+        _ => String::new(),
+    };
+    let _ = write!(out, "<p>{} — <code>{}</code>{at} · {} ms</p>", esc(&r.title), esc(&r.source), r.duration_ms);
+    if kind == OutcomeKind::Pass {
+        out.push_str("<p>Every expectation was met; the JSON report has the trace.</p></details>");
+        return;
+    }
+    let mut text = String::new();
+    if let Some(reason) = &r.outcome.reason {
+        let _ = writeln!(text, "{reason}");
+    }
+    if let Some(expected) = &r.outcome.expected {
+        let _ = writeln!(text, "expected: {expected}");
+    }
+    if let Some(actual) = &r.outcome.actual {
+        let _ = writeln!(text, "got:      {actual}");
+    }
+    let _ = write!(out, "<pre class=\"failure\">{}</pre>", esc(&text));
+    for trace in digest::traces(r) {
+        if trace.trace.is_empty() {
+            continue;
+        }
+        let label = if trace.label.is_empty() { "Trace".to_owned() } else { format!("Trace of {}", trace.label) };
+        let cut = if trace.trace.len() > TRACE_TAIL { format!(" (last {TRACE_TAIL} entries)") } else { String::new() };
+        let _ = write!(
+            out,
+            "<h4 class=\"{}\">{}{cut}</h4><pre class=\"trace\">{}</pre>",
+            trace.kind,
+            esc(&label),
+            esc(&digest::bounded_trace_text(trace.trace, HEX_BYTES))
+        );
+    }
+    out.push_str("</details>");
+}
+
+fn statements(out: &mut String, coverage: &VersionCoverage) {
+    let _ = write!(
+        out,
+        "<h3 id=\"statements-{v}\">MQTT {v}: {} of {} observable statements cited by a scenario</h3>\
+         <table class=\"matrix\"><tr><th>statement</th><th>level</th><th>summary</th><th>scenario runs</th></tr>",
+        coverage.observable_covered,
+        coverage.observable_total,
+        v = coverage.version
+    );
+    for s in &coverage.statements {
+        statement_row(out, coverage.version, s);
+    }
+    out.push_str("</table>");
+}
+
+fn statement_row(out: &mut String, version: Version, s: &StatementCoverage) {
+    let uncovered = s.observable && s.scenarios.is_empty();
+    let _ = write!(
+        out,
+        "<tr id=\"{}\"{}><td><code>{}</code></td><td>{}</td><td>{}{}</td><td{}>",
+        esc(&format!("statement-{version}-{}", s.id)),
+        if uncovered { " class=\"uncovered\"" } else { "" },
+        esc(&s.id),
+        esc(&s.level),
+        esc(&s.summary),
+        if s.observable { "" } else { " <em>(not observable over the wire)</em>" },
+        if uncovered { " class=\"mark\"" } else { "" }
+    );
+    if uncovered {
+        out.push_str("not covered by any scenario");
+    }
+    for id in &s.scenarios {
+        match s.outcomes.get(id) {
+            Some(kind) => {
+                let _ = write!(
+                    out,
+                    "<a class=\"run-link {kind}\" href=\"#{}\" title=\"{kind}\">{}</a> ",
+                    esc(&run_anchor(id, version)),
+                    esc(id)
+                );
+            }
+            None => {
+                let _ = write!(out, "<span class=\"not-run\" title=\"not run\">{}</span> ", esc(id));
+            }
+        }
+    }
+    out.push_str("</td></tr>");
 }

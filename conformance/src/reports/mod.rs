@@ -1,10 +1,12 @@
 //! Reports rendered from a [`RunReport`]: console summary, JSON, JUnit XML, Markdown, HTML.
 
 pub mod console;
+pub mod digest;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod matrix;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -132,7 +134,10 @@ pub fn escape_xml(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
+            // Characters XML 1.0 does not allow, even escaped.
+            c if ((c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {
+                out.push('\u{FFFD}');
+            }
             c => out.push(c),
         }
     }

@@ -8,11 +8,11 @@ use std::fmt;
 use std::path::Path;
 
 use include_dir::{Dir, include_dir};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::Catalogue;
 use crate::matcher::{PacketPattern, ValuePattern};
-use crate::outgoing::{ConnectSpec, OutgoingPacket};
+use crate::outgoing::{ConnectSpec, OutgoingPacket, PropertySpec};
 use crate::version::Version;
 
 pub use parse::parse_scenario;
@@ -20,7 +20,7 @@ pub use parse::parse_scenario;
 static BUILT_IN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
 
 /// The strength of the obligation a scenario checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Level {
     /// MUST / MUST NOT.
     #[serde(rename = "MUST")]
@@ -74,6 +74,58 @@ impl Scenario {
         self.statements.get(&version).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// Whether the scenario carries `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+
+    /// The capabilities a broker needs for this scenario under `version`: those listed in
+    /// `requires`, plus those its ordinary steps imply — a `publish` shortcut at QoS 1/2 or
+    /// with RETAIN, a Will with QoS or RETAIN, a `subscribe` shortcut with wildcards, a shared
+    /// subscription or a Subscription Identifier, a Topic Alias. Packets written with `send`
+    /// imply nothing: they are often the deliberate misuse the scenario is about.
+    pub fn required_capabilities(&self, version: Version) -> Vec<String> {
+        let mut needed: Vec<String> = self.requires.clone();
+        let mut need = |capability: &str| {
+            if !needed.iter().any(|c| c == capability) {
+                needed.push(capability.to_owned());
+            }
+        };
+        for step in self.steps.iter().filter(|s| s.versions.as_ref().is_none_or(|v| v.contains(&version))) {
+            match &step.action {
+                Action::Connect { connect, .. } => {
+                    if let Some(will) = &connect.will {
+                        for capability in capabilities_of_publish(will.qos, will.retain, &will.properties) {
+                            need(capability);
+                        }
+                    }
+                }
+                Action::Send { packet, deliberate: false, .. } => match packet {
+                    OutgoingPacket::Publish { qos, retain, properties, .. } => {
+                        for capability in capabilities_of_publish(*qos, *retain, properties) {
+                            need(capability);
+                        }
+                    }
+                    OutgoingPacket::Subscribe { filters, properties, .. } => {
+                        for filter in filters {
+                            if filter.filter.starts_with("$share/") {
+                                need("shared-subscriptions");
+                            } else if filter.filter.contains(['+', '#']) {
+                                need("wildcard-subscriptions");
+                            }
+                        }
+                        if version.is_v5() && properties.iter().any(|p| p.id == SUBSCRIPTION_IDENTIFIER) {
+                            need("subscription-identifiers");
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        needed
+    }
+
     /// Whether `--only`/`--skip` selector `sel` names this scenario: its id (or an id prefix
     /// ending in `.`), a tag, a statement id, or a section (`3.3` matches `MQTT-3.3.1-5`).
     pub fn is_selected_by(&self, selector: &str, catalogue: &Catalogue) -> bool {
@@ -92,6 +144,26 @@ impl Scenario {
             })
         })
     }
+}
+
+/// Property identifiers that imply capabilities (MQTT 5.0 §2.2.2.2).
+const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
+const TOPIC_ALIAS: u8 = 0x23;
+
+fn capabilities_of_publish(qos: u8, retain: bool, properties: &[PropertySpec]) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    match qos {
+        1 => needed.push("qos1"),
+        2 => needed.push("qos2"),
+        _ => {}
+    }
+    if retain {
+        needed.push("retain");
+    }
+    if properties.iter().any(|p| p.id == TOPIC_ALIAS) {
+        needed.push("topic-alias");
+    }
+    needed
 }
 
 /// One step.
@@ -132,6 +204,10 @@ pub enum Action {
         client: String,
         /// The packet.
         packet: OutgoingPacket,
+        /// Written by the author with `send` (often invalid on purpose), as opposed to the
+        /// packet of a `publish`/`subscribe`/`unsubscribe` shortcut. Only shortcut packets
+        /// imply capabilities the broker needs.
+        deliberate: bool,
     },
     /// Expect packets.
     Expect {
@@ -143,6 +219,8 @@ pub enum Action {
         timeout: f64,
         /// Acknowledge QoS 1 / 2 PUBLISH packets matched (PUBACK, or PUBREC-PUBREL-PUBCOMP).
         ack: bool,
+        /// Whether the packets are the scenario's subject or the answer to a shortcut.
+        purpose: Purpose,
     },
     /// Expect no packet during a window.
     ExpectNothing {
@@ -198,6 +276,28 @@ impl Action {
     }
 }
 
+/// Why an `expect` step waits for packets. Answers to shortcuts are preconditions: where
+/// the standard lets the broker refuse them, a refusal makes the scenario inconclusive (or
+/// a skip, when the refusal says a capability is missing) instead of failing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// The packets are what the scenario checks: any mismatch is a failure.
+    Subject,
+    /// The PUBACK / PUBREC / PUBCOMP of a `publish` shortcut.
+    PublishFlow,
+    /// The SUBACK of a `subscribe` shortcut, with each filter and the QoS it asked for.
+    Suback {
+        /// Filter templates and requested QoS, in SUBSCRIBE order.
+        filters: Vec<(String, u8)>,
+    },
+    /// The UNSUBACK of an `unsubscribe` shortcut.
+    Unsuback,
+    /// An `expect` with `precondition = true`: packets the scenario needs in order to check
+    /// its subject, which the standard lets a broker withhold (e.g. delivery on a `$` topic,
+    /// which a server SHOULD prevent). Not getting them makes the run inconclusive.
+    Precondition,
+}
+
 /// Expected packets: each entry is a set of alternatives for one packet.
 #[derive(Debug, Clone)]
 pub struct Expectation {
@@ -205,6 +305,18 @@ pub struct Expectation {
     pub packets: Vec<Vec<PacketPattern>>,
     /// Whether the packets may arrive in any order.
     pub in_any_order: bool,
+    /// `ack_held_after = SECONDS`: if nothing arrives for this long while the client holds
+    /// QoS 1/2 deliveries it has not acknowledged, acknowledge them and keep waiting. A
+    /// server may send fewer messages at once than the client allows (5.0 §4.9) and hold a
+    /// delivery until the one before it is acknowledged (3.1.1 §4.4).
+    pub ack_held_after: Option<f64>,
+}
+
+impl Expectation {
+    /// One packet matching one of `alternatives`, in order.
+    pub fn one_of(alternatives: Vec<PacketPattern>) -> Self {
+        Self { packets: vec![alternatives], in_any_order: false, ack_held_after: None }
+    }
 }
 
 /// A scenario file that could not be loaded.
@@ -296,9 +408,51 @@ fn parse_all(files: impl Iterator<Item = (String, String)>) -> Result<Vec<Scenar
     if errors.is_empty() { Ok(scenarios) } else { Err(errors) }
 }
 
-/// Check scenario ids are unique and every cited statement is in the catalogue.
+/// Topic names and client ids a scenario writes that do not carry `{prefix}`: without it,
+/// parallel runs (and other users of a shared broker) would see each other's messages.
+pub fn unprefixed_names(scenario: &Scenario) -> Vec<String> {
+    let carries_prefix = |text: &str| text.contains("{prefix}") || text.contains("{refused_topic}");
+    let mut found = Vec::new();
+    let mut check = |what: &str, text: &str| {
+        if !text.is_empty() && !carries_prefix(text) {
+            found.push(format!("{what} `{text}`"));
+        }
+    };
+    for step in &scenario.steps {
+        let connect = match &step.action {
+            Action::Connect { connect, .. } => Some(connect),
+            Action::Send { packet: OutgoingPacket::Connect(connect), .. } => Some(connect),
+            Action::Send { packet: OutgoingPacket::Publish { topic, .. }, .. } => {
+                check("topic", topic);
+                None
+            }
+            _ => None,
+        };
+        if let Some(connect) = connect {
+            if let Some(id) = &connect.client_id {
+                check("client id", id);
+            }
+            if let Some(will) = &connect.will {
+                check("will topic", &will.topic);
+            }
+        }
+    }
+    found
+}
+
+/// Check scenario ids are unique, every cited statement is in the catalogue, and every
+/// topic name and client id carries `{prefix}`.
 pub fn check(scenarios: &[Scenario], catalogue: &Catalogue) -> Vec<LoadError> {
     let mut errors = Vec::new();
+    for scenario in scenarios {
+        for name in unprefixed_names(scenario) {
+            errors.push(LoadError {
+                file: scenario.source.clone(),
+                line: 1,
+                message: format!("{name} does not contain `{{prefix}}`, so parallel runs could see each other"),
+            });
+        }
+    }
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for scenario in scenarios {
         if let Some(first) = seen.insert(&scenario.id, &scenario.source) {

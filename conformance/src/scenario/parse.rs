@@ -6,7 +6,7 @@ use mqttkit_codec::PacketType;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Action, Expectation, Level, LoadError, Scenario, Step};
+use super::{Action, Expectation, Level, LoadError, Purpose, Scenario, Step};
 use crate::matcher::{PacketPattern, ValuePattern, parse_hex, parse_value_pattern};
 use crate::outgoing::{
     BytesSpec, ConnectSpec, FilterSpec, IntSpec, OutgoingPacket, PropertySpec, PropertyValueSpec, WillSpec, parse_raw,
@@ -282,6 +282,10 @@ fn expectation_from(fields: &mut Fields<'_>) -> Result<Option<Expectation>, Stri
     let any_of = fields.get("any_of");
     let packets = fields.get("packets");
     let in_any_order = fields.boolean("in_any_order", false)?;
+    let ack_held_after = match fields.get("ack_held_after") {
+        None => None,
+        Some(_) => Some(fields.seconds("ack_held_after", 1.0)?),
+    };
     let table_pattern = |value: &toml::Value| -> Result<Vec<PacketPattern>, String> {
         match value {
             toml::Value::Table(t) if t.contains_key("any_of") && t.len() == 1 => match t.get("any_of") {
@@ -303,7 +307,7 @@ fn expectation_from(fields: &mut Fields<'_>) -> Result<Option<Expectation>, Stri
     if list.is_empty() {
         return Err("expect at least one packet".into());
     }
-    Ok(Some(Expectation { packets: list, in_any_order }))
+    Ok(Some(Expectation { packets: list, in_any_order, ack_held_after }))
 }
 
 fn single_pattern(value: &toml::Value) -> Result<PacketPattern, String> {
@@ -381,13 +385,10 @@ impl StepParser {
                 let connect = connect_spec(&mut fields)?;
                 let connack = match fields.get("connack") {
                     None => None,
-                    Some(value @ toml::Value::Table(_)) => {
-                        Some(Expectation { packets: vec![vec![single_pattern(value)?]], in_any_order: false })
+                    Some(value @ toml::Value::Table(_)) => Some(Expectation::one_of(vec![single_pattern(value)?])),
+                    Some(toml::Value::Array(items)) => {
+                        Some(Expectation::one_of(items.iter().map(single_pattern).collect::<Result<_, _>>()?))
                     }
-                    Some(toml::Value::Array(items)) => Some(Expectation {
-                        packets: vec![items.iter().map(single_pattern).collect::<Result<_, _>>()?],
-                        in_any_order: false,
-                    }),
                     Some(_) => return Err("`connack` must be a packet pattern or a list of alternatives".into()),
                 };
                 let timeout = fields.seconds("timeout", DEFAULT_EXPECT_TIMEOUT)?;
@@ -402,14 +403,16 @@ impl StepParser {
                         _ => return Err("`send` needs `packet = { type = \"..\", .. }` or `raw = \"hex\"`".into()),
                     }
                 };
-                vec![step(Action::Send { client, packet })]
+                vec![step(Action::Send { client, packet, deliberate: true })]
             }
             "expect" => {
                 let expectation =
                     expectation_from(&mut fields)?.ok_or("`expect` needs `packet`, `any_of` or `packets`")?;
                 let timeout = fields.seconds("timeout", DEFAULT_EXPECT_TIMEOUT)?;
                 let ack = fields.boolean("ack", false)?;
-                vec![step(Action::Expect { client, expectation, timeout, ack })]
+                let purpose =
+                    if fields.boolean("precondition", false)? { Purpose::Precondition } else { Purpose::Subject };
+                vec![step(Action::Expect { client, expectation, timeout, ack, purpose })]
             }
             "expect_nothing" => {
                 let window = fields.seconds("for", DEFAULT_NOTHING_WINDOW)?;
@@ -529,7 +532,7 @@ impl StepParser {
             OutgoingPacket::Publish { qos, packet_id, .. } => (*qos, packet_id.clone()),
             _ => (0, None),
         };
-        let mut actions = vec![Action::Send { client: client.to_owned(), packet }];
+        let mut actions = vec![Action::Send { client: client.to_owned(), packet, deliberate: false }];
         let id_pattern = match &id {
             Some(IntSpec::Literal(v)) => ValuePattern::Int(*v),
             Some(IntSpec::Template(t)) => ValuePattern::Text(t.clone()),
@@ -538,16 +541,14 @@ impl StepParser {
         let success = ValuePattern::Range { min: None, max: Some(0x7F) };
         let expect = |kind: &str| Action::Expect {
             client: client.to_owned(),
-            expectation: Expectation {
-                packets: vec![vec![
-                    PacketPattern::of_kind(kind)
-                        .with_field("packet_id", id_pattern.clone())
-                        .with_field("reason_code", success.clone()),
-                ]],
-                in_any_order: false,
-            },
+            expectation: Expectation::one_of(vec![
+                PacketPattern::of_kind(kind)
+                    .with_field("packet_id", id_pattern.clone())
+                    .with_field("reason_code", success.clone()),
+            ]),
             timeout,
             ack: false,
+            purpose: Purpose::PublishFlow,
         };
         if complete_flow && qos == 1 {
             actions.push(expect("PUBACK"));
@@ -562,6 +563,7 @@ impl StepParser {
                     reason_code: 0,
                     properties: Vec::new(),
                 },
+                deliberate: false,
             });
             actions.push(expect("PUBCOMP"));
         }
@@ -592,16 +594,25 @@ impl StepParser {
             ),
         };
         let suback = suback.with_field("packet_id", int_pattern(&packet_id));
+        // With the default SUBACK pattern the subscription is a precondition; a `suback`
+        // pattern makes the SUBACK itself the subject.
+        let purpose = if fields.get("suback").is_some() {
+            Purpose::Subject
+        } else {
+            Purpose::Suback { filters: filters.iter().map(|f| (f.filter.clone(), f.options & 0b11)).collect() }
+        };
         Ok(vec![
             Action::Send {
                 client: client.to_owned(),
                 packet: OutgoingPacket::Subscribe { packet_id, filters, properties },
+                deliberate: false,
             },
             Action::Expect {
                 client: client.to_owned(),
-                expectation: Expectation { packets: vec![vec![suback]], in_any_order: false },
+                expectation: Expectation::one_of(vec![suback]),
                 timeout,
                 ack: false,
+                purpose,
             },
         ])
     }
@@ -626,17 +637,20 @@ impl StepParser {
                 ]),
             ),
         };
+        let purpose = if fields.get("unsuback").is_some() { Purpose::Subject } else { Purpose::Unsuback };
         let unsuback = unsuback.with_field("packet_id", int_pattern(&packet_id));
         Ok(vec![
             Action::Send {
                 client: client.to_owned(),
                 packet: OutgoingPacket::Unsubscribe { packet_id, filters, properties },
+                deliberate: false,
             },
             Action::Expect {
                 client: client.to_owned(),
-                expectation: Expectation { packets: vec![vec![unsuback]], in_any_order: false },
+                expectation: Expectation::one_of(vec![unsuback]),
                 timeout,
                 ack: false,
+                purpose,
             },
         ])
     }

@@ -2,6 +2,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod proxy;
+pub mod synthetic;
+pub mod tls;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -26,6 +30,7 @@ pub fn config(address: &str, time_scale: f64, profile: Profile) -> RunConfig {
         username: None,
         password: None,
         profile,
+        confirm: 1,
     }
 }
 
@@ -33,9 +38,10 @@ pub fn config(address: &str, time_scale: f64, profile: Profile) -> RunConfig {
 pub async fn run(scenarios: Vec<Scenario>, config: RunConfig, bound: Duration) -> Vec<ScenarioResult> {
     let caps: BTreeMap<Version, Capabilities> =
         Version::ALL.iter().map(|v| (*v, Capabilities::from_profile(&config.profile))).collect();
-    tokio::time::timeout(bound, engine::run(scenarios, &Version::ALL, config, caps, None))
+    tokio::time::timeout(bound, engine::run(scenarios, &Version::ALL, config, caps, engine::Hooks::default()))
         .await
         .expect("the run finished within its bound")
+        .results
 }
 
 pub fn summary(results: &[ScenarioResult]) -> String {

@@ -38,7 +38,7 @@ fn server_keep_alive_replaces_client_value_v5() {
     // [MQTT-3.2.2-21]: the CONNACK carries Server Keep Alive and the server enforces it.
     let mut h = Harness::new(Config { sys_interval_secs: 0, server_keep_alive: Some(4), ..Config::default() });
     let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("ska").unwrap(), true, 600));
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), Some(4));
     h.advance(Duration::from_millis(5_900));
     assert!(h.nothing_closed());
@@ -55,7 +55,7 @@ fn server_keep_alive_replaces_client_value_v5() {
 fn server_keep_alive_zero_disables_and_v3_keeps_own_value() {
     let mut h = Harness::new(Config { sys_interval_secs: 0, server_keep_alive: Some(0), ..Config::default() });
     let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("z").unwrap(), true, 2));
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), Some(0));
     // 3.1.1 cannot be told another value: its own Keep Alive applies.
     h.connect_with(2, Connect::new(V3, MqttStr::new("v3").unwrap(), true, 2));
@@ -73,7 +73,7 @@ fn without_server_keep_alive_the_client_value_is_used() {
     // [MQTT-3.2.2-22]: no Server Keep Alive in CONNACK, the client's value is enforced.
     let mut h = Harness::quiet();
     let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("own").unwrap(), true, 2));
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), None);
     h.advance(Duration::from_millis(2_999));
     assert!(h.nothing_closed());
@@ -90,7 +90,7 @@ fn server_keep_alive_not_sent_when_connack_properties_do_not_fit() {
     let mut c = Connect::new(V5, MqttStr::new("tiny").unwrap(), true, 2);
     c.properties = p.properties(PropertyContext::Connect).unwrap();
     let ack = h.connect_with(1, c);
-    let Packet::ConnAck(c) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(c) = ack.packet() else { panic!() };
     assert_eq!(c.properties.server_keep_alive(), None);
     h.advance(Duration::from_secs(3));
     assert_eq!(h.closed(1), Some(&CloseReason::KeepAliveTimeout));

@@ -25,18 +25,18 @@ fn q(qos: QoS) -> SubscriptionOptions {
 }
 
 fn connack_code(p: &OwnedPacket) -> (bool, ReasonCode) {
-    match p.packet().unwrap() {
+    match p.packet() {
         Packet::ConnAck(c) => (c.session_present, c.code),
         other => panic!("expected CONNACK, got {other:?}"),
     }
 }
 
 fn kinds(packets: &[OwnedPacket]) -> Vec<PacketType> {
-    packets.iter().map(|p| p.packet().unwrap().packet_type()).collect()
+    packets.iter().map(|p| p.packet().packet_type()).collect()
 }
 
 fn disconnect_code(p: &OwnedPacket) -> ReasonCode {
-    match p.packet().unwrap() {
+    match p.packet() {
         Packet::Disconnect(d) => d.reason_code,
         other => panic!("expected DISCONNECT, got {other:?}"),
     }

@@ -16,11 +16,11 @@ fn qos_flows_and_downgrade() {
     assert_eq!(h.subscribe(1, "a/+", q(QoS::AtLeastOnce)), [1]);
     h.publish(2, "a/b", b"x", QoS::ExactlyOnce, false);
     let got = h.take(2);
-    let Packet::PubRec(rec) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubRec(rec) = got[0].packet() else { panic!() };
     assert_eq!(rec.packet_id, pid(100));
     // Delivered at min(2, 1) = 1.
     let got = h.take(1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     assert_eq!(p.qos.qos(), QoS::AtLeastOnce);
     let sent_id = p.qos.packet_id().unwrap();
     h.send(1, &Packet::PubAck(PublishResponse::new(sent_id)));
@@ -40,7 +40,7 @@ fn qos2_outbound_flow() {
     h.subscribe(1, "t", q(QoS::ExactlyOnce));
     h.publish(2, "t", b"x", QoS::ExactlyOnce, false);
     let got = h.take(1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     let id = p.qos.packet_id().unwrap();
     assert_eq!(p.qos.qos(), QoS::ExactlyOnce);
     h.send(1, &Packet::PubRec(PublishResponse::new(id)));
@@ -75,7 +75,7 @@ fn overlapping_subscriptions_one_copy_with_ids() {
     h.publish(2, "a/b", b"x", QoS::AtLeastOnce, false);
     let got = h.take(1);
     assert_eq!(got.len(), 1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     assert_eq!(p.qos.qos(), QoS::AtLeastOnce);
     let mut ids: Vec<u32> = p.properties.subscription_identifiers().collect();
     ids.sort_unstable();
@@ -104,7 +104,7 @@ fn unsubscribe_codes() {
     let un = Unsubscribe { packet_id: pid(5), properties: Properties::EMPTY, filters: buf.filters(V5).unwrap() };
     h.send(1, &Packet::Unsubscribe(un));
     let got = h.take(1);
-    let Packet::UnsubAck(ack) = got[0].packet().unwrap() else { panic!() };
+    let Packet::UnsubAck(ack) = got[0].packet() else { panic!() };
     assert_eq!(ack.packet_id, pid(5));
     assert_eq!(ack.reason_codes.as_bytes(), [0x00, 0x11]);
 }
@@ -176,7 +176,7 @@ fn acl_denies() {
     assert_eq!(h.subscribe(1, "private/x", q(QoS::AtMostOnce)), [0x87]);
     h.publish(1, "secret/a", b"x", QoS::AtLeastOnce, false);
     let got = h.take(1);
-    let Packet::PubAck(ack) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubAck(ack) = got[0].packet() else { panic!() };
     assert_eq!(ack.reason_code, ReasonCode::NOT_AUTHORIZED);
     h.connect(2, V3, "c3", true);
     assert_eq!(h.subscribe(2, "private/#", q(QoS::AtMostOnce)), [0x80]);

@@ -80,7 +80,7 @@ fn client_receive_maximum_limits_inflight() {
     h.publish(2, "t", b"2", QoS::AtLeastOnce, false);
     let got = h.take(1);
     assert_eq!(got.len(), 1);
-    let Packet::Publish(p) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(p) = got[0].packet() else { panic!() };
     h.send(1, &Packet::PubAck(PublishResponse::new(p.qos.packet_id().unwrap())));
     let got = h.publishes(1);
     assert_eq!(got.len(), 1);

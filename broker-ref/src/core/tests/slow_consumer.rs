@@ -59,7 +59,7 @@ fn full_outbound_queue_keeps_qos1_in_the_session() {
     let got = h.take(1);
     let ids: Vec<u16> = got
         .iter()
-        .filter_map(|p| match p.packet().unwrap() {
+        .filter_map(|p| match p.packet() {
             Packet::Publish(p) => p.qos.packet_id().map(|id| id.get()),
             _ => None,
         })
@@ -90,7 +90,7 @@ fn retained_messages_at_subscribe_are_not_dropped() {
     // Every retained message, each with its own topic (one encoding per message).
     let mut topics: Vec<String> = got[1..]
         .iter()
-        .filter_map(|p| match p.packet().unwrap() {
+        .filter_map(|p| match p.packet() {
             Packet::Publish(p) => Some(p.topic.to_string()),
             _ => None,
         })

@@ -61,7 +61,7 @@ fn message_expiry_forwarded_and_dropped() {
     h.connect_with(3, c);
     let got = h.take(3);
     assert_eq!(got.len(), 1);
-    let Packet::Publish(m) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(m) = got[0].packet() else { panic!() };
     assert_eq!(m.payload, b"long");
     assert_eq!(m.properties.message_expiry_interval(), Some(70));
     // Forwarded properties, and the user property order kept (only one here).
@@ -73,7 +73,7 @@ fn message_expiry_forwarded_and_dropped() {
     m.properties = e.properties(PropertyContext::Publish).unwrap();
     h2.send(2, &Packet::Publish(m));
     let got = h2.take(1);
-    let Packet::Publish(m) = got[0].packet().unwrap() else { panic!() };
+    let Packet::Publish(m) = got[0].packet() else { panic!() };
     assert_eq!(m.properties.user_properties().collect::<Vec<_>>(), [("k", "v")]);
     assert_eq!(m.properties.content_type(), Some("text/plain"));
 }
@@ -134,7 +134,7 @@ fn topic_limits() {
     assert_eq!(h.subscribe(1, "a/+/c", q(QoS::AtLeastOnce)), [0x01]);
     h.publish(1, "a/b/c/d", b"x", QoS::AtLeastOnce, false);
     let got = h.take(1);
-    let Packet::PubAck(ack) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubAck(ack) = got[0].packet() else { panic!() };
     assert_eq!(ack.reason_code, ReasonCode::TOPIC_NAME_INVALID);
 }
 
@@ -162,7 +162,7 @@ fn v3_unsuback_and_pubrel_unknown_id() {
     h.connect(1, V5, "c", true);
     h.send(1, &Packet::PubRel(PublishResponse::new(pid(42))));
     let got = h.take(1);
-    let Packet::PubComp(comp) = got[0].packet().unwrap() else { panic!() };
+    let Packet::PubComp(comp) = got[0].packet() else { panic!() };
     assert_eq!(comp.reason_code, ReasonCode::PACKET_IDENTIFIER_NOT_FOUND);
     h.connect(2, V3, "d", true);
     let mut buf = UnsubscribeFiltersBuf::new();
@@ -196,9 +196,9 @@ fn response_information_on_request() {
     let mut c = Connect::new(V5, MqttStr::new("rr").unwrap(), true, 0);
     c.properties = p.properties(PropertyContext::Connect).unwrap();
     let ack = h.connect_with(1, c);
-    let Packet::ConnAck(a) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(a) = ack.packet() else { panic!() };
     assert_eq!(a.properties.response_information(), Some("response/rr"));
     let ack = h.connect(2, V5, "plain", true);
-    let Packet::ConnAck(a) = ack.packet().unwrap() else { panic!() };
+    let Packet::ConnAck(a) = ack.packet() else { panic!() };
     assert_eq!(a.properties.response_information(), None);
 }

@@ -82,6 +82,11 @@ impl Address {
         if host.is_empty() {
             return Err(format!("no host in `{text}`"));
         }
+        if matches!(scheme, Scheme::Tcp | Scheme::Tls) && !matches!(path, "" | "/") {
+            return Err(format!(
+                "`{text}` has a path (`{path}`), which only ws:// and wss:// use; mqtt:// and mqtts:// take HOST:PORT"
+            ));
+        }
         let path = if path.is_empty() { "/mqtt".to_owned() } else { path.to_owned() };
         Ok(Self { scheme, host, port, path })
     }
@@ -201,6 +206,8 @@ impl Connector {
             Scheme::Ws | Scheme::Wss => {
                 // `Address`'s display brackets IPv6 hosts, as a URL needs.
                 let mut request = self.address.to_string().into_client_request().map_err(io::Error::other)?;
+                // "The Client MUST include "mqtt" in the list of WebSocket Sub Protocols it
+                // offers" [MQTT-3.1.1: 6.0.0-3] [MQTT-5.0: 6.0.0-3].
                 request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
                 let (ws, _response) =
                     tokio_tungstenite::client_async(request, stream).await.map_err(io::Error::other)?;
@@ -226,6 +233,31 @@ impl fmt::Debug for Reader {
 }
 
 impl Reader {
+    /// Append the next bytes to `buf` (no allocation beyond growing it); `Ok(0)` when the
+    /// peer closed the connection. Cancel-safe: nothing is lost if the future is dropped.
+    pub async fn read_buf(&mut self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        match self {
+            Self::Stream(read) => {
+                buf.reserve(16 * 1024);
+                read.read_buf(buf).await
+            }
+            Self::WebSocket(stream) => loop {
+                let bytes = match stream.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(0),
+                    Some(Ok(Message::Binary(bytes))) => bytes,
+                    Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(io::Error::other(e)),
+                };
+                // An empty message is not the end of the stream.
+                if !bytes.is_empty() {
+                    buf.extend_from_slice(&bytes);
+                    return Ok(bytes.len());
+                }
+            },
+        }
+    }
+
     /// The next bytes; `Ok(None)` when the peer closed the connection.
     pub async fn read(&mut self) -> io::Result<Option<Vec<u8>>> {
         match self {
@@ -275,6 +307,23 @@ impl Writer {
             }
             Self::WebSocket(sink) => sink.send(Message::binary(bytes.to_vec())).await.map_err(io::Error::other),
         }
+    }
+
+    /// Close the sending direction without waiting for the peer: a WebSocket Close frame
+    /// is sent but the peer's answer is not awaited (an MQTT client closes the connection
+    /// right after DISCONNECT). Bounded in time.
+    pub async fn close_now(&mut self) {
+        let close = async {
+            match self {
+                Self::Stream(write) => {
+                    let _ = write.shutdown().await;
+                }
+                Self::WebSocket(sink) => {
+                    let _ = sink.send(Message::Close(None)).await;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, close).await;
     }
 
     /// Close the sending direction, bounded in time: a WebSocket close flushes a Close
