@@ -5,8 +5,9 @@
 #
 #   broker-ref/examples/compare.sh [ROUNDS]        # default 3; prints one line per run
 #
-# Needs `mosquitto` on PATH (Debian: apt-get install mosquitto). Medians: see the
-# `summary` lines at the end (ratio = mqttkit / mosquitto of the median).
+# Needs `mosquitto` on PATH (Debian: apt-get install mosquitto). With RUMQTTD=/path/to/rumqttd
+# (`cargo install rumqttd`) rumqttd 0.20 runs too (its 3.1.1 listener; 5.0 scenarios are
+# skipped for it). Medians: see the `summary` lines at the end (ratio = mqttkit / peer).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
@@ -29,11 +30,35 @@ scenarios=(
   "idle10k|conn --count 10000"
 )
 
+rumqttd_config() { # port
+  cat <<TOML
+id = 0
+[router]
+id = 0
+max_connections = 20010
+max_outgoing_packet_count = 200
+max_segment_size = 104857600
+max_segment_count = 10
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:$1"
+next_connection_delay_ms = 1
+[v4.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = 1048576
+max_inflight_count = 100
+dynamic_filters = true
+TOML
+}
+
 run() { # name broker-kind args...
   local name=$1 kind=$2; shift 2
   port=$((port + 1))
   if [ "$kind" = mosquitto ]; then
     mosquitto -p $port >/dev/null 2>&1 & pid=$!
+  elif [ "$kind" = rumqttd ]; then
+    rumqttd_config $port > "$out.rumqttd.toml"
+    "$RUMQTTD" -q -c "$out.rumqttd.toml" >/dev/null 2>&1 & pid=$!
   else
     RUST_LOG=warn $broker --listen 127.0.0.1:$port >/dev/null 2>&1 & pid=$!
   fi
@@ -48,6 +73,7 @@ for round in $(seq "$rounds"); do
     name=${s%%|*}; args=${s#*|}
     # Alternate which broker goes first.
     if [ $((round % 2)) = 1 ]; then order="mqttkit mosquitto"; else order="mosquitto mqttkit"; fi
+    if [ -n "${RUMQTTD:-}" ] && [[ "$args" != *--v5* ]]; then order="$order rumqttd"; fi
     for kind in $order; do
       # shellcheck disable=SC2086
       run "$name" "$kind" $args
@@ -68,12 +94,17 @@ for name in dict.fromkeys(n for n, _ in runs):
     cells = []
     for k in keys:
         vals = {}
-        for kind in ('mqttkit', 'mosquitto'):
+        for kind in ('mqttkit', 'mosquitto', 'rumqttd'):
             xs = [float(r[k]) for r in runs.get((name, kind), []) if k in r]
             if xs: vals[kind] = statistics.median(xs)
-        if len(vals) == 2:
-            ratio = vals['mqttkit'] / vals['mosquitto'] if vals['mosquitto'] else float('nan')
-            cells.append(f"{k}={vals['mqttkit']:g}/{vals['mosquitto']:g} ({ratio:.2f}x)")
+        if 'mqttkit' not in vals or len(vals) < 2:
+            continue
+        peers = [p for p in ('mosquitto', 'rumqttd') if p in vals]
+        text = f"{k}={vals['mqttkit']:g}"
+        for p in peers:
+            ratio = vals['mqttkit'] / vals[p] if vals[p] else float('nan')
+            text += f" {p}={vals[p]:g} ({ratio:.2f}x)"
+        cells.append(text)
     print(f"summary {name}: " + "  ".join(cells))
 PY
-rm -f "$out"
+rm -f "$out" "$out.rumqttd.toml"

@@ -52,6 +52,9 @@ struct Args {
     /// Generator threads (the broker gets the other core).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Keep Alive of every client, seconds (some brokers refuse 0).
+    #[arg(long, default_value_t = 60)]
+    keep_alive: u16,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -130,11 +133,16 @@ struct Client {
 }
 
 impl Client {
-    async fn connect(addr: SocketAddr, version: ProtocolVersion, id: &str) -> std::io::Result<(Self, u16)> {
+    async fn connect(
+        addr: SocketAddr,
+        version: ProtocolVersion,
+        keep_alive: u16,
+        id: &str,
+    ) -> std::io::Result<(Self, u16)> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let mut c = Self { stream, decoder: StreamDecoder::with_version(version), version };
-        let connect = Connect::new(version, MqttStr::new(id).expect("client id"), true, 0);
+        let connect = Connect::new(version, MqttStr::new(id).expect("client id"), true, keep_alive);
         c.send(&Packet::Connect(connect)).await?;
         match c.next().await? {
             Reply::ConnAck { ok: true, receive_maximum } => Ok((c, receive_maximum)),
@@ -268,13 +276,16 @@ async fn traffic(args: &Args, pubs: usize, subs: usize, layout: Layout) {
             Layout::Fanout => "bench/0".to_owned(),
             Layout::Fanin => "bench/#".to_owned(),
         };
-        let (mut c, _) = Client::connect(args.addr, version, &format!("sub{i}")).await.expect("subscriber connects");
+        let (mut c, _) = Client::connect(args.addr, version, args.keep_alive, &format!("sub{i}"))
+            .await
+            .expect("subscriber connects");
         c.subscribe(&filter, qos).await.expect("subscribed");
         sub_tasks.push(tokio::spawn(subscriber(c, totals.clone(), epoch, done_rx.clone())));
     }
     let mut pub_clients = Vec::new();
     for i in 0..pubs {
-        let (c, rm) = Client::connect(args.addr, version, &format!("pub{i}")).await.expect("publisher connects");
+        let (c, rm) =
+            Client::connect(args.addr, version, args.keep_alive, &format!("pub{i}")).await.expect("publisher connects");
         pub_clients.push((i, c, rm));
     }
     let before = args.pid.and_then(proc_sample);
@@ -543,7 +554,7 @@ async fn conn_scenario(args: &Args, count: usize) {
     let mut clients = Vec::with_capacity(count);
     let mut failed = 0usize;
     for i in 0..count {
-        match Client::connect(args.addr, version, &format!("idle{i}")).await {
+        match Client::connect(args.addr, version, args.keep_alive, &format!("idle{i}")).await {
             Ok((c, _)) => clients.push(c),
             Err(_) => failed += 1,
         }
