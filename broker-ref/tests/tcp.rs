@@ -159,3 +159,28 @@ async fn slow_reader_is_never_disconnected() {
     }
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn burst_of_more_chunks_than_one_vectored_write_arrives_whole() {
+    // 200 retained messages of 2 KiB go out at once after the SUBACK: more shared chunks
+    // than one vectored write takes; every one arrives.
+    let broker = start(test_config()).await;
+    let addr = broker.local_addr();
+    let (mut publ, _) = Client::connect(addr, V3, "pub", true).await;
+    let payload = vec![7u8; 2048];
+    for i in 0..200u16 {
+        let topic = format!("r/{i}");
+        let q = mqttkit_codec::PublishQoS::new(QoS::AtLeastOnce, mqttkit_codec::PacketId::new(i + 1).unwrap());
+        let mut p = mqttkit_codec::Publish::new(mqttkit_codec::TopicName::new(&topic).unwrap(), q, &payload);
+        p.retain = true;
+        publ.send(&Packet::Publish(p)).await;
+        assert!(matches!(publ.recv().await.unwrap().packet(), Packet::PubAck(_)));
+    }
+    let (mut sub, _) = Client::connect(addr, V3, "sub", true).await;
+    sub.subscribe("r/#", QoS::AtMostOnce).await;
+    for _ in 0..200 {
+        let p = sub.recv().await.expect("a retained message");
+        assert!(matches!(p.packet(), Packet::Publish(p) if p.payload.len() == 2048));
+    }
+    broker.shutdown().await;
+}

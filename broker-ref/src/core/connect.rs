@@ -308,7 +308,9 @@ impl Core {
         // [MQTT-4.4.0-1], in the original order [MQTT-4.6.0-1]. `pump` sends them first,
         // within the new connection's Receive Maximum [MQTT-3.3.4-9].
         if let Some(session) = self.sessions.get_mut(client) {
-            session.inflight.mark_all_for_resend();
+            if let Some(flow) = session.flow.as_deref_mut() {
+                flow.inflight.mark_all_for_resend();
+            }
         }
         self.pump(client, now);
     }

@@ -172,25 +172,25 @@ impl Core {
                 return;
             }
             let (window, version) = (conn.send_window, session.version);
+            let Some(flow) = session.flow.as_deref_mut() else { return };
             // "The Server MUST NOT send more than Receive Maximum QoS 1 and QoS 2 PUBLISH
             // packets for which it has not received PUBACK, PUBCOMP, or PUBREC with a
             // Reason Code of 128 or greater" [MQTT-3.3.4-9].
-            if session.inflight.on_wire() >= window {
+            if flow.inflight.on_wire() >= window {
                 return;
             }
             // Messages of an earlier connection are re-sent before anything new.
-            if session.inflight.has_resend() {
+            if flow.inflight.has_resend() {
                 self.resend_one(client, id, now);
                 continue;
             }
-            if session.inflight.len() >= window {
+            if flow.inflight.len() >= window {
                 return;
             }
-            let Some(delivery) = session.queue.pop_front() else {
-                if session.queue.capacity() > 0 {
-                    // Release the queue's memory once it is empty.
-                    session.queue = Default::default();
-                }
+            let Some(delivery) = flow.queue.pop_front() else {
+                // Nothing waiting: release the queue's memory (and the rest once idle).
+                flow.queue = Default::default();
+                session.release_idle_flow();
                 return;
             };
             // "If the Message Expiry Interval has passed and the Server has not managed to
@@ -204,18 +204,18 @@ impl Core {
                 self.send_publish(id, version, &delivery, None, None, now);
                 continue;
             }
-            let Some(pid) = session.inflight.allocate_id() else {
-                session.queue.push_front(delivery);
+            let Some(pid) = flow.inflight.allocate_id() else {
+                flow.queue.push_front(delivery);
                 return;
             };
             let state = if delivery.qos == QoS::ExactlyOnce { OutState::Qos2Sent } else { OutState::Qos1Sent };
             // Recorded before it is sent (so the session is looked up once); taken back in
             // the rare case it cannot be sent.
-            session.inflight.push(pid, state, delivery.clone());
+            flow.inflight.push(pid, state, delivery.clone());
             if !self.send_publish(id, version, &delivery, Some(pid), None, now)
                 && let Some(session) = self.sessions.get_mut(client)
             {
-                session.inflight.remove(pid);
+                session.flow_mut().inflight.remove(pid);
             }
         }
     }
@@ -225,7 +225,7 @@ impl Core {
     fn resend_one(&mut self, client: &Arc<str>, id: ConnId, now: Instant) -> bool {
         let Some(session) = self.sessions.get_mut(client) else { return false };
         let version = session.version;
-        let Some(entry) = session.inflight.take_resend() else { return false };
+        let Some(entry) = session.flow.as_deref_mut().and_then(|f| f.inflight.take_resend()) else { return false };
         let sent = match entry.state {
             // "The DUP flag MUST be set to 1 by the Client or Server when it attempts to
             // re-deliver a PUBLISH packet" [MQTT-3.3.1-1].
@@ -242,7 +242,7 @@ impl Core {
             // Too large for this connection's Maximum Packet Size: discarded "as if it had
             // completed sending that Application Message" [MQTT-3.1.2-25].
             if let Some(session) = self.sessions.get_mut(client) {
-                session.inflight.remove(entry.id);
+                session.flow_mut().inflight.remove(entry.id);
             }
             self.stats.messages_dropped = self.stats.messages_dropped.saturating_add(1);
         }
@@ -310,11 +310,11 @@ impl Core {
 
     pub(super) fn handle_puback(&mut self, id: ConnId, ack: &PublishResponse<'_>, now: Instant) {
         let Some(client) = self.client_of(id) else { return };
-        if let Some(session) = self.sessions.get_mut(&client)
-            && session.inflight.state(ack.packet_id) == Some(OutState::Qos1Sent)
+        if let Some(flow) = self.sessions.get_mut(&client).and_then(|s| s.flow.as_deref_mut())
+            && flow.inflight.state(ack.packet_id) == Some(OutState::Qos1Sent)
         {
             // [MQTT-4.3.2-3]: acknowledged; the packet identifier is free again.
-            session.inflight.remove(ack.packet_id);
+            flow.inflight.remove(ack.packet_id);
         }
         self.pump(&client, now);
     }
@@ -322,22 +322,24 @@ impl Core {
     pub(super) fn handle_pubrec(&mut self, id: ConnId, rec: &PublishResponse<'_>, now: Instant) {
         let Some(client) = self.client_of(id) else { return };
         let Some(session) = self.sessions.get_mut(&client) else { return };
-        match session.inflight.state(rec.packet_id) {
+        let v5 = session.version.is_v5();
+        let flow = session.flow_mut();
+        match flow.inflight.state(rec.packet_id) {
             Some(OutState::Qos2Sent) if rec.reason_code.is_error() => {
                 // "If PUBACK or PUBREC is received containing a Reason Code of 0x80 or
                 // greater the corresponding PUBLISH packet is treated as acknowledged"
                 // [MQTT-4.4.0-2].
-                session.inflight.remove(rec.packet_id);
+                flow.inflight.remove(rec.packet_id);
                 self.pump(&client, now);
             }
             Some(OutState::Qos2Sent | OutState::Released) => {
                 // "the sender MUST send a PUBREL packet when it receives a PUBREC packet"
                 // [MQTT-4.3.3-4] and not re-send the PUBLISH afterwards [MQTT-4.3.3-6].
-                session.inflight.set_state(rec.packet_id, OutState::Released);
+                flow.inflight.set_state(rec.packet_id, OutState::Released);
                 self.send_ack(id, PacketType::PubRel, rec.packet_id, ReasonCode::SUCCESS);
             }
             _ => {
-                let v5 = session.version.is_v5();
+                session.release_idle_flow();
                 let code = if v5 { ReasonCode::PACKET_IDENTIFIER_NOT_FOUND } else { ReasonCode::SUCCESS };
                 self.send_ack(id, PacketType::PubRel, rec.packet_id, code);
             }
@@ -346,11 +348,11 @@ impl Core {
 
     pub(super) fn handle_pubcomp(&mut self, id: ConnId, comp: &PublishResponse<'_>, now: Instant) {
         let Some(client) = self.client_of(id) else { return };
-        if let Some(session) = self.sessions.get_mut(&client)
-            && session.inflight.state(comp.packet_id) == Some(OutState::Released)
+        if let Some(flow) = self.sessions.get_mut(&client).and_then(|s| s.flow.as_deref_mut())
+            && flow.inflight.state(comp.packet_id) == Some(OutState::Released)
         {
             // [MQTT-4.3.3-5]: PUBREL acknowledged, flow complete.
-            session.inflight.remove(comp.packet_id);
+            flow.inflight.remove(comp.packet_id);
         }
         self.pump(&client, now);
     }

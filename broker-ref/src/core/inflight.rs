@@ -49,6 +49,16 @@ pub struct Inflight {
 }
 
 impl Inflight {
+    /// An empty window whose next identifier follows `last`.
+    pub fn after(last: u16) -> Self {
+        Self { next_id: last, ..Self::default() }
+    }
+
+    /// The last identifier allocated (0: none yet).
+    pub fn last_id(&self) -> u16 {
+        self.next_id
+    }
+
     /// Number of unacknowledged messages (PUBREL-pending ones included).
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {

@@ -36,7 +36,8 @@ impl Core {
         let packet_id = publish.qos.packet_id();
         if let (QoS::ExactlyOnce, Some(pid)) = (qos, packet_id) {
             let Some(session) = self.sessions.get(&client) else { return };
-            if session.incoming_qos2.contains(&pid.get()) {
+            let pending = session.flow().map_or(0, |f| f.incoming_qos2.len());
+            if session.flow().is_some_and(|f| f.incoming_qos2.contains(&pid.get())) {
                 // "until it has received the corresponding PUBREL packet, the receiver MUST
                 // acknowledge any subsequent PUBLISH packet with the same Packet Identifier
                 // by sending a PUBREC" without delivering it again [MQTT-4.3.3-10].
@@ -46,7 +47,7 @@ impl Core {
             // Our Receive Maximum: the client "MUST NOT send more than Receive Maximum QoS 1
             // and QoS 2 PUBLISH packets for which it has not received PUBACK, PUBCOMP, or
             // PUBREC with a Reason Code of 128 or greater" [MQTT-3.3.4-7]; DISCONNECT 0x93.
-            if session.incoming_qos2.len() >= usize::from(self.config.receive_maximum.max(1)) {
+            if pending >= usize::from(self.config.receive_maximum.max(1)) {
                 self.protocol_error(id, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED, now);
                 return;
             }
@@ -87,7 +88,7 @@ impl Core {
                 if !code.is_error()
                     && let Some(session) = self.sessions.get_mut(&client)
                 {
-                    session.incoming_qos2.insert(pid.get());
+                    session.flow_mut().incoming_qos2.insert(pid.get());
                 }
                 self.send_ack(id, PacketType::PubRec, pid, code);
             }
@@ -142,7 +143,11 @@ impl Core {
 
     pub(super) fn handle_pubrel(&mut self, id: ConnId, rel: &PublishResponse<'_>) {
         let Some(client) = self.client_of(id) else { return };
-        let found = self.sessions.get_mut(&client).is_some_and(|s| s.incoming_qos2.remove(&rel.packet_id.get()));
+        let found = self.sessions.get_mut(&client).is_some_and(|s| {
+            let found = s.flow_mut().incoming_qos2.remove(&rel.packet_id.get());
+            s.release_idle_flow();
+            found
+        });
         // "MUST respond to a PUBREL packet by sending a PUBCOMP packet containing the same
         // Packet Identifier as the PUBREL" [MQTT-4.3.3-11].
         let code = if found { ReasonCode::SUCCESS } else { ReasonCode::PACKET_IDENTIFIER_NOT_FOUND };

@@ -136,7 +136,7 @@ impl Core {
                 protocol: s.version.to_string(),
                 keep_alive: s.conn.and_then(|c| self.conns.get(&c)).map(|c| c.keep_alive),
                 subscriptions: s.subscriptions.keys().map(|f| f.as_str().to_owned()).collect(),
-                queued: s.queue.len(),
+                queued: s.queued(),
             })
             .collect();
         // Sessions are hashed: the list is sorted for a stable output.

@@ -210,8 +210,8 @@ async fn accept_loop(shared: &Rc<Shared>, listener: TcpListener) {
 }
 
 /// Carry out what the core asked for: write to every connection that has bytes waiting
-/// (one vectored write each), hand closed connections to their tasks, and wake the timer
-/// task if the next deadline moved earlier.
+/// (one vectored write each), hand closed connections to the driver for their final
+/// flush, and wake the timer task if the next deadline moved earlier.
 fn flush(shared: &Shared) {
     loop {
         let output = shared.core.borrow_mut().poll_output();
@@ -245,46 +245,48 @@ fn flush(shared: &Shared) {
 }
 
 /// Write what the core has for `id` without waiting; what the socket does not take is
-/// written by the connection's task when it is writable.
-fn write_now(shared: &Shared, id: ConnId, link: &Io) {
+/// written when the driver polls the connection again, once it is writable.
+fn write_now(shared: &Shared, id: ConnId, conn: &Io) {
     let mut core = shared.core.borrow_mut();
-    let result = {
-        let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
-        let n = core.transmit(id, &mut slices);
-        if n == 0 {
-            return;
-        }
-        let total: usize = slices[..n].iter().map(|s| s.len()).sum();
-        let writer = link.writer.borrow();
-        match writer.as_ref() {
-            Some(w) => w.try_write_vectored(&slices[..n]).map(|written| (written, total)),
-            None => return,
-        }
-    };
-    match result {
-        Ok((written, total)) => {
-            core.transmitted(id, written, Instant::now());
-            if written < total {
-                // The socket buffer is full (or more slices were waiting than one write
-                // takes): the task continues when the socket is writable.
-                link.blocked.set(true);
-                link.wake();
+    loop {
+        let result = {
+            let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+            let n = core.transmit(id, &mut slices);
+            if n == 0 {
+                break;
             }
-        }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            core.transmitted(id, 0, Instant::now());
-            link.blocked.set(true);
-            link.wake();
-        }
-        Err(_) => {
-            link.broken.set(true);
-            link.wake();
+            let total: usize = slices[..n].iter().map(|s| s.len()).sum();
+            let writer = conn.writer.borrow();
+            let Some(w) = writer.as_ref() else { break };
+            w.try_write_vectored(&slices[..n]).map(|written| (written, total))
+        };
+        match result {
+            // Everything offered was taken: more may wait (beyond `MAX_SLICES`).
+            Ok((written, total)) if written == total => core.transmitted(id, written, Instant::now()),
+            Ok((written, _)) => {
+                // The socket buffer is full: the driver continues when it is writable.
+                core.transmitted(id, written, Instant::now());
+                conn.blocked.set(true);
+                conn.wake();
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                core.transmitted(id, 0, Instant::now());
+                conn.blocked.set(true);
+                conn.wake();
+                break;
+            }
+            Err(_) => {
+                conn.broken.set(true);
+                conn.wake();
+                break;
+            }
         }
     }
     drop(core);
     // Room was made: messages waiting for this connection may now be queued.
-    if link.paused.get() && shared.core.borrow().wants_input(id) {
-        link.wake();
+    if conn.paused.get() && shared.core.borrow().wants_input(id) {
+        conn.wake();
     }
 }
 
