@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Instructions per packet (callgrind), which do not depend on the machine's load:
-# (instructions of N calls - instructions of the same loop without the call) / N / packets.
+# Instructions per packet (callgrind), which do not depend on the machine's load: only
+# the adapter call is counted (the profile example's `measured_call`, callgrind
+# --toggle-collect), not input building or the loop around it.
 #
 #   benches/callgrind.sh                       # mqttkit, every sample, decode and encode
 #   CODECS="mqttkit mqttrs rumqttc rmqtt" benches/callgrind.sh publish_v4_31b puback_v4
@@ -9,8 +10,11 @@
 # a sample is skipped. Needs valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q -p mqttkit-benches --profile bench --example profile
-profile=target/release/examples/profile
+# PROFILE=<binary>: measure another build of the profile example (e.g. an older commit's).
+if [[ -z "${PROFILE:-}" ]]; then
+    cargo build -q -p mqttkit-benches --profile bench --example profile
+fi
+profile="${PROFILE:-target/release/examples/profile}"
 codecs="${CODECS:-mqttkit}"
 samples=("$@")
 if ((${#samples[@]} == 0)); then
@@ -19,7 +23,8 @@ if ((${#samples[@]} == 0)); then
 fi
 
 instructions() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*measured_call*' \
+        "$profile" "$@" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 
 for sample in "${samples[@]}"; do
@@ -32,9 +37,8 @@ for sample in "${samples[@]}"; do
         [[ $direction == encode && $sample == stream_* ]] && continue
         for codec in $codecs; do
             "$profile" "$direction" "$codec" "$sample" 1 >/dev/null 2>&1 || continue
-            total=$(instructions "$profile" "$direction" "$codec" "$sample" "$n")
-            base=$(instructions "$profile" --baseline "$direction" "$codec" "$sample" "$n")
-            echo "$direction $sample $codec $(( (total - base) / n / packets ))"
+            total=$(instructions "$direction" "$codec" "$sample" "$n")
+            echo "$direction $sample $codec $(( total / n / packets ))"
         done
     done
 done

@@ -1,7 +1,8 @@
-//! The built-in scenarios and the statement catalogue are embedded with `include_dir!`;
+//! The built-in scenarios, the statement catalogue and the broker profiles are embedded with `include_dir!`;
 //! rebuild when any file under them changes or is added.
 
 fn main() {
     println!("cargo:rerun-if-changed=scenarios");
     println!("cargo:rerun-if-changed=catalogue");
+    println!("cargo:rerun-if-changed=brokers");
 }

@@ -7,9 +7,9 @@
 //! P=target/release/examples/profile
 //! valgrind --tool=callgrind $P decode mqttkit publish_v4_31b 100000
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid> | head -60
-//! # instructions per call: (total - baseline) / iterations
-//! valgrind --tool=callgrind --callgrind-out-file=/dev/null $P decode mqttrs puback_v4 20000
-//! valgrind --tool=callgrind --callgrind-out-file=/dev/null $P --baseline decode mqttrs puback_v4 20000
+//! # instructions per call: only inside the measured call (or benches/callgrind.sh)
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*measured_call*' \
+//!     $P decode mqttrs puback_v4 20000
 //! ```
 //!
 //! Arguments: `decode|encode`, codec (`mqttkit`, `mqttkit_vectored` for
@@ -38,7 +38,7 @@ macro_rules! run_dec {
                 input = peer::input($s.bytes);
             }
             if !$baseline {
-                assert_eq!(peer::$f(black_box(&mut input)).unwrap(), $s.expect);
+                assert_eq!(measured_call(|| peer::$f(black_box(&mut input))).unwrap(), $s.expect);
             }
             black_box(&mut input);
         }
@@ -53,11 +53,18 @@ macro_rules! run_enc {
         for _ in 0..$n {
             peer::reset_output(&mut out);
             if !$baseline {
-                black_box(peer::$encode(black_box(&p), &mut out).unwrap());
+                black_box(measured_call(|| peer::$encode(black_box(&p), &mut out)).unwrap());
             }
             black_box(&mut out);
         }
     }};
+}
+
+/// The codec call being measured, never inlined, so that callgrind can count exactly its
+/// instructions (`--toggle-collect='*measured_call*'`, see `benches/callgrind.sh`).
+#[inline(never)]
+fn measured_call<R>(call: impl FnOnce() -> R) -> R {
+    call()
 }
 
 /// Decode dispatch for a peer: `[Class => decode_fn, ...]`.

@@ -12,12 +12,10 @@ fn corpus_dir() -> PathBuf {
 
 #[test]
 fn replay_corpus() {
-    let Ok(dir) = std::fs::read_dir(corpus_dir()) else {
-        eprintln!("no corpus at {}", corpus_dir().display());
-        return;
-    };
+    let dir = std::fs::read_dir(corpus_dir()).unwrap_or_else(|e| panic!("corpus {}: {e}", corpus_dir().display()));
     let mut files: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     files.sort();
+    assert!(!files.is_empty(), "no seeds in {}", corpus_dir().display());
     for file in &files {
         let data = std::fs::read(file).unwrap();
         run_ops(&data);
@@ -51,11 +49,12 @@ fn pseudo_random_inputs() {
     }
 }
 
-/// `MQTTKIT_FUZZ_REPLAY=path [MQTTKIT_FUZZ_TRACE=1] cargo test --test fuzz_broker_core
-/// replay_file`: run one input (e.g. a crash artifact) with an optional trace.
+/// Run one input (e.g. a crash artifact) with an optional trace:
+/// `MQTTKIT_FUZZ_REPLAY=path [MQTTKIT_FUZZ_TRACE=1] cargo test -p mqttkit-broker --test
+/// fuzz_broker_core replay_file -- --ignored --nocapture`.
 #[test]
+#[ignore = "needs MQTTKIT_FUZZ_REPLAY=<input file>; see the doc comment"]
 fn replay_file() {
-    if let Some(path) = std::env::var_os("MQTTKIT_FUZZ_REPLAY") {
-        run_ops(&std::fs::read(path).unwrap());
-    }
+    let path = std::env::var_os("MQTTKIT_FUZZ_REPLAY").expect("set MQTTKIT_FUZZ_REPLAY to the input to replay");
+    run_ops(&std::fs::read(path).unwrap());
 }

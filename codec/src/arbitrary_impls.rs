@@ -17,7 +17,6 @@
 //!
 //! Generation never panics; impossible choices are reported as
 //! [`arbitrary::Error::IncorrectFormat`] (which, by construction, does not happen).
-#![cfg(feature = "arbitrary")]
 
 use core::fmt;
 

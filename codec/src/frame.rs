@@ -1,5 +1,5 @@
-//! Framing (§2.1, §2.2.3): the fixed header is read with streaming `nom` parsers, so a
-//! partial header or body is "incomplete" rather than an error, and the maximum packet
+//! Framing (§2.1, §2.2.3): the fixed header is read incrementally, so a partial header
+//! or body is "incomplete" rather than an error, and the maximum packet
 //! size is checked from the header alone, before the body is buffered.
 
 use crate::error::{FrameError, StreamError};
@@ -111,7 +111,32 @@ pub fn decode_packet(
     let Some(body) = input.get(header.header_len..header.frame_len()) else {
         return Ok(Status::Incomplete { frame_len: Some(header.frame_len()) });
     };
-    let packet = Packet::decode_checked(packet_type, header.first_byte & 0x0F, body, version)?;
+    let flags = header.first_byte & 0x0F;
+    // PUBLISH, the most frequent packet, is built straight into the result: going through
+    // `Result<Packet>` would move the whole (CONNECT-sized) `Packet` once more.
+    let complete = |packet| Ok(Status::Complete((packet, header.frame_len())));
+    match (packet_type, version) {
+        (PacketType::Publish, Some(version)) => {
+            return match crate::packet::Publish::decode(flags, body, version) {
+                Ok(publish) => complete(Packet::Publish(publish)),
+                Err(e) => Err(e.into()),
+            };
+        }
+        (PacketType::PubAck, Some(version)) => {
+            return match crate::packet::PublishResponse::decode(packet_type, body, version) {
+                Ok(ack) => complete(Packet::PubAck(ack)),
+                Err(e) => Err(e.into()),
+            };
+        }
+        (PacketType::Connect, _) => {
+            return match crate::packet::Connect::decode_with_flags(flags, body) {
+                Ok(connect) => complete(Packet::Connect(connect)),
+                Err(e) => Err(e.into()),
+            };
+        }
+        _ => {}
+    }
+    let packet = Packet::decode_checked(packet_type, flags, body, version)?;
     Ok(Status::Complete((packet, header.frame_len())))
 }
 

@@ -1,4 +1,5 @@
-//! The bodies of the fuzz targets in `fuzz/` (feature `arbitrary`), as library functions
+//! The bodies of the fuzz targets in `fuzz/` (hidden feature `__fuzzing`, which is not part
+//! of the API), as library functions
 //! so that `cargo test` can replay the seed corpora and crash regressions on stable
 //! Rust. Each function panics only on a real bug: a panic inside the codec, a packet that
 //! decodes but does not re-encode to an equal packet, or two decoding paths that
@@ -14,15 +15,13 @@
 //! Memory stays proportional to the input: the decoders buffer at most the input, the
 //! maximum packet size refuses larger frames from their header, and re-encodings are
 //! never longer than the frames they come from.
-#![cfg(feature = "arbitrary")]
-#![doc(hidden)]
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 
 pub use arbitrary;
 
-use crate::arbitrary_impls::ArbitraryPacket;
+use crate::ArbitraryPacket;
 use crate::frame::{DEFAULT_MAX_PACKET_SIZE, DecoderConfig, PROTOCOL_MAX_PACKET_SIZE, Status, decode_packet};
 use crate::owned::OwnedPacket;
 use crate::packet::{Packet, PacketType};

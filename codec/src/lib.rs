@@ -1,7 +1,8 @@
 //! # mqttkit-codec
 //!
 //! A zero-copy, strict codec for every MQTT control packet of versions 3.1, 3.1.1 and
-//! 5.0, built on [`nom`].
+//! 5.0, with hand-written complete readers (no parser-combinator layer) and SIMD UTF-8
+//! validation behind a safe API (`simdutf8`).
 //!
 //! * **Zero-copy decoding.** A [`Packet`] borrows from the input: strings are validated
 //!   `&str`, payloads and binary data `&[u8]`, and 5.0 properties and subscription lists
@@ -68,9 +69,12 @@
 #![cfg_attr(test, allow(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used))]
 #![warn(missing_docs)]
 
-pub mod arbitrary_impls;
+#[cfg(feature = "arbitrary")]
+mod arbitrary_impls;
 mod error;
 mod frame;
+#[cfg(feature = "__fuzzing")]
+#[doc(hidden)]
 pub mod fuzz_targets;
 mod owned;
 mod packet;
@@ -87,6 +91,8 @@ mod tokio_codec;
 #[cfg(feature = "tokio-codec")]
 pub use tokio_codec::{CodecError, MqttCodec};
 
+#[cfg(feature = "arbitrary")]
+pub use arbitrary_impls::ArbitraryPacket;
 pub use error::{DecodeError, EncodeError, FrameError, InVersion, StreamError, ValidationError};
 pub use frame::{
     DEFAULT_MAX_PACKET_SIZE, DecoderConfig, FixedHeader, MAX_RESERVE, PROTOCOL_MAX_PACKET_SIZE, Status, decode_packet,

@@ -39,6 +39,7 @@ impl OwnedPacket {
     }
 
     /// Keep a frame that [`crate::stream::Framing`] has just validated under `version`.
+    #[cfg(feature = "tokio-codec")]
     pub(crate) fn from_validated(frame: Bytes, version: ProtocolVersion) -> Self {
         let header_len = match frame.get(1..).map(crate::wire::decode_var_int) {
             Some(crate::wire::VarIntStatus::Complete { len, .. }) => len.saturating_add(1),

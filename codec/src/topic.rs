@@ -106,13 +106,8 @@ impl<'a> TopicFilter<'a> {
     }
 
     /// Check a string whose length already fits.
+    #[inline]
     pub(crate) fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        MqttStr::parse(text)?;
-        Self::from_wire(text)
-    }
-
-    /// Check a string read by the wire layer, which has already refused U+0000.
-    pub(crate) fn from_wire(text: &'a str) -> Result<Self, DecodeError> {
         check_filter(text)?;
         Ok(Self(text))
     }
@@ -225,23 +220,48 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
 /// Topic Filter" \[MQTT-3.1.1: 4.7.1-2\] \[MQTT-5.0: 4.7.1-1\]; "Where it is used, it MUST occupy an entire level of
 /// the filter" \[MQTT-3.1.1: 4.7.1-3\] \[MQTT-5.0: 4.7.1-2\]; "All Topic Names and Topic Filters MUST be at least one
 /// character long" \[MQTT-4.7.3-1\].
+#[inline]
 fn check_filter(text: &str) -> Result<(), DecodeError> {
     if text.is_empty() {
         return Err(DecodeError::EmptyTopic);
     }
-    // One pass: a wildcard must be alone in its level (the bytes either side are '/' or
-    // the ends), and '#' must also be the last byte.
+    // One pass, a word at a time, for U+0000 \[MQTT-4.7.3-2\] (reported first, as for any
+    // string) and wildcards; only wildcards are looked at byte by byte. A wildcard must be
+    // alone in its level (the bytes either side are '/' or the ends), and '#' must also be
+    // the last byte.
     let bytes = text.as_bytes();
-    let last = bytes.len().saturating_sub(1);
-    for (i, &b) in bytes.iter().enumerate() {
-        if b != b'+' && b != b'#' {
-            continue;
+    let len = bytes.len();
+    let last = len.saturating_sub(1);
+    let (mut nul, mut misplaced) = (0u64, false);
+    let mut start = 0usize;
+    loop {
+        // Whole words, then the last 8 bytes (overlapping: looking twice is harmless), or
+        // the whole string padded when it is shorter than a word.
+        let start_of_word = if start.saturating_add(8) <= len { start } else { len.saturating_sub(8) };
+        let word = wire::le_word(bytes.get(start_of_word..).unwrap_or_default().get(..8.min(len)).unwrap_or_default());
+        nul |= wire::has_zero_byte(word);
+        let mut found = wire::has_zero_byte(word ^ wire::splat(b'+')) | wire::has_zero_byte(word ^ wire::splat(b'#'));
+        while found != 0 {
+            // The lowest flagged lane is exact; higher ones are checked against the byte.
+            let i = start_of_word.saturating_add((found.trailing_zeros() / 8) as usize);
+            found &= found.wrapping_sub(1);
+            let b = bytes.get(i).copied().unwrap_or_default();
+            if b == b'+' || b == b'#' {
+                let starts_level = i == 0 || bytes.get(i.wrapping_sub(1)) == Some(&b'/');
+                let ends_level = i == last || bytes.get(i.saturating_add(1)) == Some(&b'/');
+                misplaced |= !starts_level || !ends_level || (b == b'#' && i != last);
+            }
         }
-        let starts_level = i == 0 || bytes.get(i.wrapping_sub(1)) == Some(&b'/');
-        let ends_level = i == last || bytes.get(i.saturating_add(1)) == Some(&b'/');
-        if !starts_level || !ends_level || (b == b'#' && i != last) {
-            return Err(DecodeError::InvalidTopicFilter);
+        start = start_of_word.saturating_add(8);
+        if start >= len {
+            break;
         }
+    }
+    if nul != 0 {
+        return Err(DecodeError::NullCharacter);
+    }
+    if misplaced {
+        return Err(DecodeError::InvalidTopicFilter);
     }
     Ok(())
 }
@@ -301,6 +321,16 @@ mod tests {
             assert_eq!(TopicFilter::parse(f), Err(DecodeError::InvalidTopicFilter), "{f}");
         }
         assert_eq!(TopicFilter::parse(""), Err(DecodeError::EmptyTopic));
+        // Wildcards and U+0000 in every position of words, tails and short strings.
+        for f in ["aaaaaaaaaa+b", "aaaaaaaa#/", "aaaaaaaaaaaaaaa#a", "+a", "a+", "aaaaaaa+a/aaaaaaaa"] {
+            assert_eq!(TopicFilter::parse(f), Err(DecodeError::InvalidTopicFilter), "{f}");
+        }
+        for f in ["aaaaaaaaa/+", "aaaaaaaaaaaaaa/#", "+/aaaaaaaaaaaaaa/+/#", "aaaaaaa/+/aaaaaaa"] {
+            assert!(TopicFilter::parse(f).is_ok(), "{f}");
+        }
+        for f in ["a\0", "aaaaaaaaaaa+a\0", "\0aaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaaaa\0"] {
+            assert_eq!(TopicFilter::parse(f), Err(DecodeError::NullCharacter), "{f:?}");
+        }
     }
 
     #[test]

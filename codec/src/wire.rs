@@ -197,15 +197,31 @@ pub(crate) const fn has_zero_byte(word: u64) -> u64 {
     word.wrapping_sub(splat(0x01)) & !word & splat(0x80)
 }
 
-/// OR of `test` over `bytes` read as 8-byte words; the last partial word is padded with
-/// `a`, which no test here looks for.
+/// Up to 8 bytes as a little-endian word (byte `k` in lane `k`), padded with `a`.
+#[inline(always)]
+pub(crate) fn le_word(chunk: &[u8]) -> u64 {
+    match <[u8; 8]>::try_from(chunk) {
+        Ok(word) => u64::from_le_bytes(word),
+        Err(_) => chunk.iter().rev().fold(splat(b'a'), |word, &byte| (word << 8) | u64::from(byte)),
+    }
+}
+
+/// OR of `test` over `bytes` read as 8-byte words: whole words, then the last 8 bytes
+/// (overlapping the previous word: a lane test looks at a byte twice, harmlessly), or, for
+/// fewer than 8 bytes, one word padded with `a`, which no test here looks for.
 #[inline(always)]
 pub(crate) fn scan_words(bytes: &[u8], test: impl Fn(u64) -> u64) -> u64 {
-    let (words, tail) = bytes.as_chunks::<8>();
-    let mut found = words.iter().fold(0, |acc, word| acc | test(u64::from_ne_bytes(*word)));
-    if !tail.is_empty() {
-        // Shift the tail's bytes in (the lanes' order does not matter to a lane test).
-        found |= test(tail.iter().fold(splat(b'a'), |word, &byte| (word << 8) | u64::from(byte)));
+    let Some(last) = bytes.last_chunk::<8>() else {
+        return if bytes.is_empty() { 0 } else { test(le_word(bytes)) };
+    };
+    let mut found = test(u64::from_le_bytes(*last));
+    let mut rest = bytes;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        if tail.is_empty() {
+            break;
+        }
+        found |= test(u64::from_le_bytes(*word));
+        rest = tail;
     }
     found
 }
@@ -256,7 +272,7 @@ impl<'a> Block<'a> {
 
     /// A reader from the start.
     pub(crate) const fn reader(self) -> BlockReader<'a> {
-        BlockReader { block: self, pos: 0 }
+        BlockReader { block: self, rest: self.bytes() }
     }
 }
 
@@ -264,56 +280,61 @@ impl<'a> Block<'a> {
 #[derive(Clone)]
 pub(crate) struct BlockReader<'a> {
     block: Block<'a>,
-    pos: usize,
+    rest: &'a [u8],
 }
 
 impl<'a> BlockReader<'a> {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.pos >= self.block.bytes().len()
+    pub(crate) const fn is_empty(&self) -> bool {
+        self.rest.is_empty()
     }
 
     /// Give up on the rest (after an error while iterating an unchecked block).
     pub(crate) fn stop(&mut self) {
-        self.pos = self.block.bytes().len();
+        self.rest = &[];
     }
 
-    fn rest(&self) -> &'a [u8] {
-        self.block.bytes().get(self.pos..).unwrap_or_default()
+    #[inline(always)]
+    fn take<T>(&mut self, read: Result<(T, &'a [u8]), DecodeError>) -> Result<T, DecodeError> {
+        let (value, rest) = read?;
+        self.rest = rest;
+        Ok(value)
     }
 
-    fn advance<T>(&mut self, (value, rest): (T, &'a [u8])) -> T {
-        self.pos = self.block.bytes().len().saturating_sub(rest.len());
-        value
-    }
-
+    #[inline]
     pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.advance(split_u8(self.rest())?))
+        self.take(split_u8(self.rest))
     }
 
+    #[inline]
     pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
-        Ok(self.advance(split_u16(self.rest())?))
+        self.take(split_u16(self.rest))
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(self.advance(split_u32(self.rest())?))
+        self.take(split_u32(self.rest))
     }
 
+    #[inline]
     pub(crate) fn var_int(&mut self) -> Result<u32, DecodeError> {
-        Ok(self.advance(split_var_int(self.rest())?))
+        self.take(split_var_int(self.rest))
     }
 
+    #[inline]
     pub(crate) fn bytes(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
-        Ok(self.advance(self.rest().split_at_checked(len).ok_or(DecodeError::Truncated)?))
+        self.take(self.rest.split_at_checked(len).ok_or(DecodeError::Truncated))
     }
 
+    #[inline]
     pub(crate) fn binary(&mut self) -> Result<&'a [u8], DecodeError> {
-        Ok(self.advance(split_binary(self.rest())?))
+        self.take(split_binary(self.rest))
     }
 
     /// A UTF-8 Encoded String (§1.5.4): well-formed UTF-8 without surrogates
     /// \[MQTT-3.1.1: 1.5.3-1\] \[MQTT-5.0: 1.5.4-1\] (Rust's `str` guarantees both) and no
     /// U+0000 \[MQTT-3.1.1: 1.5.3-2\] \[MQTT-5.0: 1.5.4-2\]. U+FEFF is kept as is
     /// \[MQTT-3.1.1: 1.5.3-3\] \[MQTT-5.0: 1.5.4-3\].
+    #[inline]
     pub(crate) fn string(&mut self) -> Result<&'a str, DecodeError> {
         let text = self.utf8_field()?;
         if has_nul(text.as_bytes()) {
@@ -323,11 +344,15 @@ impl<'a> BlockReader<'a> {
     }
 
     /// A string field, UTF-8 checked (U+0000 is the caller's to check).
+    #[inline]
     pub(crate) fn utf8_field(&mut self) -> Result<&'a str, DecodeError> {
-        let start = self.pos.saturating_add(2);
         let bytes = self.binary()?;
         match self.block {
-            Block::Text(text, _) => text.get(start..self.pos).ok_or(DecodeError::InvalidUtf8),
+            Block::Text(text, _) => {
+                // The field ends where the rest starts.
+                let end = text.len().saturating_sub(self.rest.len());
+                text.get(end.saturating_sub(bytes.len())..end).ok_or(DecodeError::InvalidUtf8)
+            }
             Block::Bytes(..) => utf8(bytes),
         }
     }

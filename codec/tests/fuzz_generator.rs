@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use mqttkit_codec::arbitrary_impls::ArbitraryPacket;
+use mqttkit_codec::ArbitraryPacket;
 use mqttkit_codec::fuzz_targets::{self, arbitrary::Unstructured};
 use mqttkit_codec::{PacketType, ProtocolVersion};
 

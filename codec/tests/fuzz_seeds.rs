@@ -25,7 +25,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{NON_CANONICAL, VECTORS};
-use mqttkit_codec::arbitrary_impls::ArbitraryPacket;
+use mqttkit_codec::ArbitraryPacket;
 use mqttkit_codec::fuzz_targets::{self, arbitrary::Unstructured};
 use mqttkit_codec::{DEFAULT_MAX_PACKET_SIZE, PacketType, ProtocolVersion, Status, decode_packet};
 

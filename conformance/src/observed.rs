@@ -173,6 +173,26 @@ impl Observed {
         }
     }
 
+    /// Why this packet ends the connection for a reason outside any scenario's subject: a
+    /// CONNACK or DISCONNECT refusing for authorisation (5.0 0x86 / 0x87, 3.1.1 return codes
+    /// 4 / 5), or because the server is unavailable, busy, shutting down or over a quota or
+    /// rate (5.0 0x88, 0x89, 0x8B, 0x96, 0x97, 0x9F; 3.1.1 return code 3).
+    pub fn refusal_outside_subject(&self) -> Option<&'static str> {
+        if self.is_authorisation_refusal() {
+            return Some("the broker refused the connection for authorisation (give credentials with --username)");
+        }
+        let code = self.int("reason_code")?;
+        let transient = match (self.kind.as_str(), self.version) {
+            ("CONNACK", Some(Version::V3_1_1)) => code == 3,
+            ("CONNACK" | "DISCONNECT", _) => matches!(code, 0x88 | 0x89 | 0x8B | 0x96 | 0x97 | 0x9F),
+            _ => false,
+        };
+        if transient {
+            return Some("the broker is unavailable, busy or over a limit");
+        }
+        (self.kind == "DISCONNECT" && code == 0x87).then_some("the broker disconnected with 0x87 Not authorized")
+    }
+
     /// Whether this CONNACK refuses the connection for want of credentials or rights: 5.0
     /// reason codes 0x86 / 0x87, 3.1.1 return codes 4 / 5.
     pub fn is_authorisation_refusal(&self) -> bool {

@@ -3,9 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 
 use crate::version::Version;
+
+/// The profiles in `conformance/brokers/`, built in.
+static BUILT_IN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/brokers");
 
 /// A broker profile.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,16 +64,44 @@ impl Profile {
     /// Load a profile file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let profile: Self = toml::from_str(&text).map_err(|e| {
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// A profile file, or the name of a built-in one (`mosquitto`, `aedes`, …: the files of
+    /// `conformance/brokers/`, embedded so that an installed binary has them).
+    pub fn resolve(path_or_name: &Path) -> Result<Self, String> {
+        if path_or_name.exists() {
+            return Self::load(path_or_name);
+        }
+        let name = path_or_name.to_string_lossy();
+        match BUILT_IN.get_file(format!("{name}.toml")) {
+            Some(file) => Self::parse(&format!("built-in profile `{name}`"), file.contents_utf8().unwrap_or_default()),
+            None => {
+                let known: Vec<String> = Self::built_in_names();
+                Err(format!("{name}: no such file, and not a built-in profile ({})", known.join(", ")))
+            }
+        }
+    }
+
+    /// Names of the built-in profiles.
+    pub fn built_in_names() -> Vec<String> {
+        let mut names: Vec<String> =
+            BUILT_IN.files().filter_map(|f| f.path().file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
+        names.sort();
+        names
+    }
+
+    fn parse(origin: &str, text: &str) -> Result<Self, String> {
+        let profile: Self = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(1, |s| text.get(..s.start).unwrap_or_default().matches('\n').count() + 1);
-            format!("{}:{line}: {}", path.display(), e.message())
+            format!("{origin}:{line}: {}", e.message())
         })?;
         for deviation in &profile.deviations {
             if deviation.scenario.is_none() && deviation.statement.is_none() {
-                return Err(format!("{}: a [[deviation]] needs `scenario` or `statement`", path.display()));
+                return Err(format!("{origin}: a [[deviation]] needs `scenario` or `statement`"));
             }
             for v in &deviation.versions {
-                v.parse::<Version>().map_err(|e| format!("{}: {e}", path.display()))?;
+                v.parse::<Version>().map_err(|e| format!("{origin}: {e}"))?;
             }
         }
         Ok(profile)
@@ -130,8 +162,10 @@ mod tests {
         let unknown = profile.unknown_statements(&catalogue);
         assert_eq!(unknown.len(), 1, "{unknown:?}");
         assert!(unknown.iter().all(|u| u.contains("MQTT 5.0")), "{unknown:?}");
-        let mosquitto = Profile::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("brokers/mosquitto.toml"))
-            .expect("mosquitto profile");
-        assert!(mosquitto.unknown_statements(&catalogue).is_empty());
+        for name in Profile::built_in_names() {
+            let profile = Profile::resolve(Path::new(&name)).expect("built-in profile");
+            assert!(profile.unknown_statements(&catalogue).is_empty(), "{name}");
+        }
+        assert!(Profile::resolve(Path::new("no-such-broker")).is_err());
     }
 }

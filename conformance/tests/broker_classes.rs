@@ -356,3 +356,299 @@ async fn a_selector_that_matches_nothing_is_a_usage_error_before_any_connection(
     let code = cli::main_with(Args::parse_from(["mqttkit-conformance", "mqtt://localhost:1883/ignored"])).await;
     assert_eq!(code, exit::USAGE);
 }
+
+/// Subscribes with at most QoS 1: a requested QoS 2 is lowered on its way to the broker, so
+/// the SUBACK grants QoS 1 (allowed: 3.1.1 [MQTT-3.8.4-6], 5.0 [MQTT-3.8.4-7]).
+struct GrantsAtMostQos1;
+
+impl Behaviour for GrantsAtMostQos1 {
+    fn on_client_frame(&self, conn: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        let mut frame = frame.to_vec();
+        if frame[0] == 0x82 {
+            for (_, options) in proxy::subscribe_filters(&frame, conn.level).1 {
+                if frame.get(options).is_some_and(|o| o & 0b11 == 2) {
+                    frame[options] = frame[options] & !0b11 | 1;
+                }
+            }
+        }
+        vec![Step::ToBroker(frame)]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_qos_grant_is_not_a_failure() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), GrantsAtMostQos1).await;
+    let args = ["--only", "qos", "--only", "retain", "--only", "will", "--only", "session", "--only", "subscribe"];
+    let (_, report) = run_cli(&proxy.url, &[&args[..], &["--jobs", "8"]].concat()).await;
+    assert!(fails(&report).is_empty(), "{}", describe(&report));
+    let qos_kept = results(&report).iter().find(|r| r["id"] == "retain.qos-kept" && r["version"] == "3.1.1").unwrap();
+    assert_eq!(kind(qos_kept), "pass", "min(stored QoS 1, granted QoS 1) is still checked: {}", describe(&report));
+    assert!(results(&report).iter().any(|r| kind(r) == "skip"), "{}", describe(&report));
+    broker.shutdown().await;
+}
+
+/// Refuses the first filter of every SUBSCRIBE with several filters (a server may refuse any
+/// subscription: 3.1.1 [MQTT-3.8.4-5], 5.0 [MQTT-3.8.4-7]). The broker behind still has the
+/// subscription; the runner must not rely on either.
+struct RefusesFirstOfSeveralFilters;
+
+impl Behaviour for RefusesFirstOfSeveralFilters {
+    fn on_client_frame(&self, conn: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        proxy::watch_subscribe(conn, frame, |filters| filters.len() > 1);
+        vec![Step::ToBroker(frame.to_vec())]
+    }
+    fn on_broker_frame(&self, conn: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        let mut frame = frame.to_vec();
+        if proxy::is_watched_suback(conn, &frame) {
+            let first = proxy::suback_codes_start(&frame, conn.level);
+            frame[first] = 0x80;
+        }
+        vec![Step::ToClient(frame)]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusing_one_of_several_filters_is_not_a_failure() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), RefusesFirstOfSeveralFilters).await;
+    let args =
+        ["--only", "subscribe", "--only", "wildcard", "--only", "v5.suback.", "--only", "unsubscribe", "--jobs", "8"];
+    let (_, report) = run_cli(&proxy.url, &args).await;
+    assert!(fails(&report).is_empty(), "{}", describe(&report));
+    let mixed = results(&report).iter().filter(|r| r["id"] == "subscribe.mixed-valid-invalid");
+    for r in mixed {
+        assert_eq!(kind(r), "pass", "the invalid filter is still refused in its own position: {}", describe(&report));
+    }
+    broker.shutdown().await;
+}
+
+/// Imposes a Server Keep Alive of 30 s in every 5.0 CONNACK (allowed: [MQTT-5.0: 3.2.2-21]).
+/// The broker behind still applies the client's value, which no client can tell.
+struct ImposesServerKeepAlive;
+
+impl Behaviour for ImposesServerKeepAlive {
+    fn on_broker_frame(&self, conn: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        if frame[0] == 0x20 && conn.level == 5 {
+            return vec![Step::ToClient(proxy::connack_with_property(frame, &[0x13, 0x00, 0x1e]))];
+        }
+        vec![Step::ToClient(frame.to_vec())]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_keep_alive_is_followed_or_makes_the_run_inconclusive() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), ImposesServerKeepAlive).await;
+    let (_, report) =
+        run_cli(&proxy.url, &["--only", "keepalive", "--only", "will", "--protocol", "5", "--jobs", "8"]).await;
+    assert!(fails(&report).is_empty(), "{}", describe(&report));
+    let by_id = |id: &str| kind(results(&report).iter().find(|r| r["id"] == id).unwrap()).to_owned();
+    assert_eq!(by_id("keepalive.silence-closes"), "inconclusive", "{}", describe(&report));
+    assert_eq!(
+        by_id("keepalive.zero-disables-timeout"),
+        "pass",
+        "30 s still allows a 3 s silence: {}",
+        describe(&report)
+    );
+    assert_eq!(by_id("keepalive.activity-keeps-alive"), "pass", "{}", describe(&report));
+    broker.shutdown().await;
+}
+
+/// Refuses Keep Alive 0 by closing without CONNACK, as rumqttd does (allowed: a server may
+/// refuse a CONNECT on further restrictions, 3.1.1 §3.1.4, [MQTT-5.0: 3.1.4-2]).
+struct RefusesKeepAliveZero;
+
+impl Behaviour for RefusesKeepAliveZero {
+    fn on_client_frame(&self, _: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        if frame[0] == 0x10 && proxy::connect_keep_alive(frame) == 0 {
+            return vec![Step::Close];
+        }
+        vec![Step::ToBroker(frame.to_vec())]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusing_keep_alive_0_is_not_a_failure() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), RefusesKeepAliveZero).await;
+    let (_, report) = run_cli(&proxy.url, &["--only", "keepalive.zero-disables-timeout"]).await;
+    assert!(fails(&report).is_empty(), "{}", describe(&report));
+    assert!(results(&report).iter().all(|r| kind(r) == "inconclusive"), "{}", describe(&report));
+    broker.shutdown().await;
+}
+
+/// Answers a CONNECT of an unknown protocol level with the 3.1.1-form refusal `20 02 00 01`,
+/// then closes: a server that cannot tell the client's version may do so ([MQTT-5.0: 3.1.2-2]).
+struct RefusesUnknownLevelsIn311Form;
+
+impl Behaviour for RefusesUnknownLevelsIn311Form {
+    fn on_client_frame(&self, _: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        if frame[0] == 0x10 && !matches!(proxy::connect_level_and_flags(frame).0, 4 | 5) {
+            return vec![Step::ToClient(vec![0x20, 0x02, 0x00, 0x01]), Step::Close];
+        }
+        vec![Step::ToBroker(frame.to_vec())]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_3_1_1_form_refusal_of_an_unknown_version_passes_everywhere() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), RefusesUnknownLevelsIn311Form).await;
+    let ids = [
+        "connect.unsupported-protocol-level",
+        "connect.unsupported-protocol-level-v5",
+        "v5.connect.unsupported-protocol-version",
+        "v5.connect.rejected-then-nothing-processed",
+    ];
+    let args: Vec<&str> = ids.iter().flat_map(|id| ["--only", *id]).collect();
+    let (code, report) = run_cli(&proxy.url, &args).await;
+    assert_eq!(code, exit::OK, "{}", describe(&report));
+    assert_eq!(results(&report).len(), 4, "{}", describe(&report));
+    assert!(results(&report).iter().all(|r| kind(r) == "pass"), "{}", describe(&report));
+    broker.shutdown().await;
+}
+
+/// Sends a retained `$SYS` message to every subscription to `#` or `+/#`, right after its
+/// SUBACK: a deviation of [MQTT-4.7.2-1] (both versions).
+struct DeliversDollarToWildcards;
+
+impl Behaviour for DeliversDollarToWildcards {
+    fn on_client_frame(&self, conn: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        proxy::watch_subscribe(conn, frame, |filters| filters.iter().any(|(f, _)| f == "#" || f == "+/#"));
+        vec![Step::ToBroker(frame.to_vec())]
+    }
+    fn on_broker_frame(&self, conn: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        let mut steps = vec![Step::ToClient(frame.to_vec())];
+        if proxy::is_watched_suback(conn, frame) {
+            steps.push(Step::ToClient(proxy::publish_frame(conn.level, "$SYS/broker/uptime", b"42 seconds", true)));
+        }
+        steps
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dollar_messages_delivered_to_wildcards_fail_on_4_7_2_1() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), DeliversDollarToWildcards).await;
+    let (code, report) = run_cli(&proxy.url, &["--only", "wildcard", "--only", "topic", "--jobs", "8"]).await;
+    assert_eq!(code, exit::MUST_FAILED, "{}", describe(&report));
+    let mut failed: Vec<String> = fails(&report)
+        .iter()
+        .map(|r| {
+            assert_eq!(r["statements"], serde_json::json!(["MQTT-4.7.2-1"]), "{}", describe(&report));
+            format!("{} [{}]", r["id"].as_str().unwrap(), r["version"].as_str().unwrap())
+        })
+        .collect();
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            "wildcard.dollar-retained-not-matched [3.1.1]",
+            "wildcard.dollar-retained-not-matched [5.0]",
+            "wildcard.dollar-sys-not-matched [3.1.1]",
+            "wildcard.dollar-sys-not-matched [5.0]",
+        ],
+        "{}",
+        describe(&report)
+    );
+    broker.shutdown().await;
+}
+
+/// Never delivers the Will of the will-delay scenarios whose session ends with the connection
+/// (payload "session over"): what a broker that waits for the Will Delay (30 s, 60 s) instead
+/// of publishing when the session ends looks like within the scenarios' window.
+struct WillWaitsForItsDelay;
+
+impl Behaviour for WillWaitsForItsDelay {
+    fn on_broker_frame(&self, conn: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        if frame[0] >> 4 == 3 && proxy::publish_payload(frame, conn.level) == b"session over" {
+            return Vec::new();
+        }
+        vec![Step::ToClient(frame.to_vec())]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_will_that_outlives_its_session_fails_on_3_1_2_8() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), WillWaitsForItsDelay).await;
+    let (code, report) = run_cli(&proxy.url, &["--only", "v5.will-delay.", "--jobs", "8"]).await;
+    assert_eq!(code, exit::MUST_FAILED, "{}", describe(&report));
+    let mut failed: Vec<&str> = fails(&report).iter().map(|r| r["id"].as_str().unwrap()).collect();
+    failed.sort_unstable();
+    assert_eq!(
+        failed,
+        ["v5.will-delay.no-session-expiry-publishes-at-once", "v5.will-delay.session-end-publishes-early"],
+        "{}",
+        describe(&report)
+    );
+    for r in fails(&report) {
+        assert_eq!(r["statements"], serde_json::json!(["MQTT-3.1.2-8"]));
+    }
+    broker.shutdown().await;
+}
+
+/// Ids of the built-in scenarios whose raw CONNECT templates carry `{credentials}`.
+fn scenarios_with_raw_credentials() -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("scenario dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                if text.contains("{credentials}") {
+                    let id = text.lines().find_map(|l| l.strip_prefix("id = \"")).expect("id line");
+                    out.push(id.trim_end_matches('"').to_owned());
+                }
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"), &mut ids);
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_connects_carry_the_runs_credentials_and_are_judged_on_their_subject() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), RequiresCredentials).await;
+    let ids = scenarios_with_raw_credentials();
+    assert!(ids.len() >= 20, "{ids:?}");
+    let url = proxy.url.replace("mqtt://", "mqtt://someone:secret@");
+    let mut args: Vec<&str> = ids.iter().flat_map(|id| ["--only", id.as_str()]).collect();
+    args.extend(["--jobs", "8"]);
+    let (code, report) = run_cli(&url, &args).await;
+    assert_eq!(code, exit::OK, "{}", describe(&report));
+    for r in results(&report) {
+        assert_eq!(kind(r), "pass", "refused for missing credentials? {}", describe(&report));
+    }
+    broker.shutdown().await;
+}
+
+/// Sends a stray byte after each DISCONNECT of its own (as rumqttd 0.20 does: `e0 01 94 00`).
+struct BytesAfterDisconnect;
+
+impl Behaviour for BytesAfterDisconnect {
+    fn on_broker_frame(&self, _: &mut Conn, frame: &[u8]) -> Vec<Step> {
+        let mut bytes = frame.to_vec();
+        if frame[0] == 0xE0 {
+            bytes.push(0x00);
+        }
+        vec![Step::ToClient(bytes)]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_after_the_brokers_disconnect_are_one_finding_on_3_14_4_1() {
+    let broker = reference_broker().await;
+    let proxy = proxy::start(broker.local_addr(), BytesAfterDisconnect).await;
+    let (code, report) = run_cli(&proxy.url, &["--only", "malformed", "--protocol", "5", "--jobs", "8"]).await;
+    assert_eq!(code, exit::MUST_FAILED, "{}", describe(&report));
+    let failed = fails(&report);
+    assert_eq!(failed.len(), 1, "{}", describe(&report));
+    assert_eq!(failed[0]["id"], "runner.packet-after-disconnect");
+    assert_eq!(failed[0]["statements"], serde_json::json!(["MQTT-3.14.4-1"]));
+    assert!(results(&report).iter().filter(|r| kind(r) == "pass").count() > 20, "{}", describe(&report));
+    broker.shutdown().await;
+}

@@ -479,7 +479,8 @@ fn targets(w: &mut String, samples: &[Sample], t: &Table<'_>) {
     let _ = writeln!(w, "\n## Targets\n");
     let _ = writeln!(w, "| target | sample | mqttkit | fastest peer | ratio | |");
     let _ = writeln!(w, "|---|---|---:|---|---:|---|");
-    // 1. Decode >= 1.5x faster than the fastest peer, zero allocations.
+    // 1. Decode at least as fast as the fastest peer, zero allocations; PUBLISH decode
+    //    >= 1.5x the fastest peer (issue 12).
     for s in samples {
         let (Some(m), Some((p, pt))) = (t.get(Dir::Decode, s.name, "mqttkit"), t.fastest_peer(Dir::Decode, s.name))
         else {
@@ -487,15 +488,16 @@ fn targets(w: &mut String, samples: &[Sample], t: &Table<'_>) {
         };
         let allocs = t.allocs(Dir::Decode, s.name, "mqttkit");
         let r = pt.ns / m.ns;
+        let goal = if s.name.starts_with("publish_") { 1.5 } else { 1.0 };
         let _ = writeln!(
             w,
-            "| decode ≥ 1.5× fastest peer, 0 allocations | {} | {} ({} allocs) | {p} {} | {} | {} |",
+            "| decode ≥ {goal:.1}× fastest peer, 0 allocations | {} | {} ({} allocs) | {p} {} | {} | {} |",
             s.name,
             fmt_ns(m.ns),
             fmt_allocs(allocs),
             fmt_ns(pt.ns),
             fmt_ratio(r),
-            ok(r >= 1.5 && allocs == Some(0.0))
+            ok(r >= goal && allocs == Some(0.0))
         );
     }
     // 2. Decode time independent of payload size.
@@ -512,21 +514,22 @@ fn targets(w: &mut String, samples: &[Sample], t: &Table<'_>) {
             );
         }
     }
-    // 3. Small-packet encode >= 1.3x faster than the fastest peer.
-    for s in samples.iter().filter(|s| !s.class.is_stream() && s.bytes.len() <= 256) {
-        let (Some(m), Some((p, pt))) = (t.get(Dir::Encode, s.name, "mqttkit"), t.fastest_peer(Dir::Encode, s.name))
-        else {
+    // 3. Encode at least as fast as the fastest peer (the 64 KiB PUBLISH: vectored).
+    for s in samples.iter().filter(|s| !s.class.is_stream()) {
+        let ours = if s.name == "publish_v4_64k" { OURS[1] } else { "mqttkit" };
+        let (Some(m), Some((p, pt))) = (t.get(Dir::Encode, s.name, ours), t.fastest_peer(Dir::Encode, s.name)) else {
             continue;
         };
         let r = pt.ns / m.ns;
         let _ = writeln!(
             w,
-            "| small-packet encode ≥ 1.3× fastest peer | {} | {} | {p} {} | {} | {} |",
+            "| encode ≥ 1.0× fastest peer | {} | {}{} | {p} {} | {} | {} |",
             s.name,
             fmt_ns(m.ns),
+            if ours == "mqttkit" { "" } else { " (vectored)" },
             fmt_ns(pt.ns),
             fmt_ratio(r),
-            ok(r >= 1.3)
+            ok(r >= 1.0)
         );
     }
     // 4. 64 KiB encode: vectored, or >= 90% of memcpy bandwidth.

@@ -12,6 +12,23 @@ use crate::reason::ReasonCode;
 use crate::version::ProtocolVersion;
 
 /// AUTH.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Auth, Packet, PropertiesBuf, Property, PropertyContext};
+/// use mqttkit_codec::{ProtocolVersion, ReasonCode, Status};
+///
+/// let version = ProtocolVersion::V5; // AUTH exists in 5.0 only
+/// let mut props = PropertiesBuf::new();
+/// props.push(Property::AuthenticationMethod("SCRAM-SHA-1"))?;
+/// props.push(Property::AuthenticationData(b"client-first"))?;
+/// let auth = Auth { reason_code: ReasonCode::CONTINUE_AUTHENTICATION, properties: props.properties(PropertyContext::Auth)? };
+/// let packet = Packet::Auth(auth);
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Auth<'a> {
     /// 0x00 Success, 0x18 Continue authentication or 0x19 Re-authenticate.

@@ -10,6 +10,18 @@ use crate::version::ProtocolVersion;
 use crate::wire;
 
 /// CONNACK. Before 5.0 `code` holds the Connect Return code (0x00–0x05).
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, ConnAck, Packet, ProtocolVersion, ReasonCode, Status};
+///
+/// let version = ProtocolVersion::V3_1_1;
+/// let packet = Packet::ConnAck(ConnAck::new(false, ReasonCode::V3_NOT_AUTHORIZED));
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnAck<'a> {
     /// Session Present.

@@ -11,6 +11,28 @@ use crate::wire::{self, Block};
 
 /// CONNECT. The protocol version is part of the packet: it is what a connection's decoder
 /// learns the version from.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Connect, MqttStr, Packet, Property, PropertiesBuf, PropertyContext};
+/// use mqttkit_codec::{ProtocolVersion, QoS, Status, TopicName, Will};
+///
+/// let version = ProtocolVersion::V5;
+/// let mut props = PropertiesBuf::new();
+/// props.push(Property::SessionExpiryInterval(3600))?;
+/// let mut connect = Connect::new(version, MqttStr::new("sensor-7")?, false, 30);
+/// connect.properties = props.properties(PropertyContext::Connect)?;
+/// let mut will = Will::new(TopicName::new("sensors/7/status")?, b"offline");
+/// will.qos = QoS::AtLeastOnce;
+/// connect.will = Some(will);
+/// connect.username = Some(MqttStr::new("user")?);
+/// connect.password = Some(b"secret");
+/// let packet = Packet::Connect(connect);
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect<'a> {
     /// Protocol name and level (§3.1.2.1, §3.1.2.2).
@@ -47,6 +69,13 @@ pub struct Will<'a> {
     pub topic: TopicName<'a>,
     /// Will Payload.
     pub payload: &'a [u8],
+}
+
+impl<'a> Will<'a> {
+    /// A QoS 0, non-retained will without properties.
+    pub const fn new(topic: TopicName<'a>, payload: &'a [u8]) -> Self {
+        Self { qos: QoS::AtMostOnce, retain: false, properties: Properties::EMPTY, topic, payload }
+    }
 }
 
 const USERNAME: u8 = 0x80;
@@ -248,16 +277,39 @@ impl<'a> Connect<'a> {
         Ok(())
     }
 
+    /// Validate and write the whole packet (fixed header included) with nothing computed
+    /// twice: the fixed header and the protocol name's length in one store.
+    #[inline]
+    pub(crate) fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        self.validate()?;
+        let remaining = u32::try_from(self.remaining_len())
+            .ok()
+            .filter(|&len| len <= wire::VAR_INT_MAX)
+            .ok_or(EncodeError::PacketTooLarge)?;
+        let name_len = if self.version == ProtocolVersion::V3_1 { 6 } else { 4 };
+        wire::put_fixed_header(buf, (PacketType::Connect as u8) << 4, remaining, [0, name_len]);
+        self.encode_after_name_len(buf);
+        Ok(())
+    }
+
     pub(crate) fn encode_body(&self, buf: &mut impl BufMut) {
+        let name_len = if self.version == ProtocolVersion::V3_1 { 6 } else { 4 };
+        buf.put_u16(name_len);
+        self.encode_after_name_len(buf);
+    }
+
+    /// Everything after the protocol name's length prefix.
+    #[inline]
+    fn encode_after_name_len(&self, buf: &mut impl BufMut) {
         let v = self.version;
         // Protocol name, level, flags and keep alive: fixed-size writes (plain stores).
-        let [hi, lo] = self.keep_alive.to_be_bytes();
+        let (level, flags) = (self.level(), self.flags());
         if v == ProtocolVersion::V3_1 {
-            buf.put_u64(u64::from_be_bytes([0, 6, b'M', b'Q', b'I', b's', b'd', b'p']));
-            buf.put_u32(u32::from_be_bytes([self.level(), self.flags(), hi, lo]));
-        } else {
-            buf.put_u64(u64::from_be_bytes([0, 4, b'M', b'Q', b'T', b'T', self.level(), self.flags()]));
+            buf.put_u64(u64::from_be_bytes([b'M', b'Q', b'I', b's', b'd', b'p', level, flags]));
             buf.put_u16(self.keep_alive);
+        } else {
+            let [hi, lo] = self.keep_alive.to_be_bytes();
+            buf.put_u64(u64::from_be_bytes([b'M', b'Q', b'T', b'T', level, flags, hi, lo]));
         }
         if v.is_v5() {
             self.properties.encode(buf);

@@ -10,6 +10,18 @@ use crate::version::ProtocolVersion;
 use crate::wire;
 
 /// DISCONNECT. Before 5.0 it has no body.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Disconnect, Packet, ProtocolVersion, ReasonCode, Status};
+///
+/// let version = ProtocolVersion::V5;
+/// let packet = Packet::Disconnect(Disconnect::new(ReasonCode::DISCONNECT_WITH_WILL_MESSAGE));
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Disconnect<'a> {
     /// 5.0 reason code; `SUCCESS` (normal disconnection) before 5.0.

@@ -146,11 +146,9 @@ impl<'a> Iterator for TopicFilterIter<'a, true> {
         if self.reader.is_empty() {
             return None;
         }
-        // The list was checked on decode; read it under the 5.0 layout, which gives
-        // 3.1.1's options byte the same meaning.
-        self.read().map(|(filter, options)| {
-            (filter, SubscriptionOptions::from_byte(options, ProtocolVersion::V5).unwrap_or_default())
-        })
+        // The list was checked when it was decoded or built (an unchecked list reads as
+        // well as it can: QoS 3 as 2, Retain Handling 3 as 2, reserved bits ignored).
+        self.read().map(|(filter, options)| (filter, SubscriptionOptions::from_checked_byte(options)))
     }
 }
 

@@ -196,6 +196,20 @@ impl fmt::Display for PacketType {
 }
 
 /// A decoded control packet, borrowing from the bytes it was decoded from.
+///
+/// Every packet type documents how to build it; PINGREQ and PINGRESP have no fields:
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, ProtocolVersion, Status};
+///
+/// let version = ProtocolVersion::V3_1_1;
+/// let packet = Packet::PingReq;
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet<'a> {
     /// CONNECT (§3.1).
@@ -379,6 +393,8 @@ impl<'a> Packet<'a> {
             Self::PubRec(p) => p.encode(PacketType::PubRec, version, buf),
             Self::PubRel(p) => p.encode(PacketType::PubRel, version, buf),
             Self::PubComp(p) => p.encode(PacketType::PubComp, version, buf),
+            // CONNECT carries its own version.
+            Self::Connect(p) => p.encode(buf),
             _ => self.encode_other(version, buf),
         }
     }
@@ -452,6 +468,7 @@ pub(crate) fn v5_properties(
 }
 
 /// Encoded length of a 5.0 property block, or 0 before 5.0.
+#[inline]
 pub(crate) fn properties_len(props: &Properties<'_>, version: ProtocolVersion) -> usize {
     if version.is_v5() { props.encoded_len() } else { 0 }
 }

@@ -52,6 +52,21 @@ impl PublishQoS {
 }
 
 /// PUBLISH. The payload is borrowed, never copied.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, PacketId, ProtocolVersion, Publish, PublishQoS, Status, TopicName};
+///
+/// let version = ProtocolVersion::V3_1_1;
+/// let id = PacketId::new(7).ok_or("zero")?;
+/// let mut publish = Publish::new(TopicName::new("a/b")?, PublishQoS::ExactlyOnce(id), b"21.5");
+/// publish.retain = true;
+/// let packet = Packet::Publish(publish);
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish<'a> {
     /// DUP: this is a re-delivery (only with QoS 1 and 2).
@@ -78,7 +93,7 @@ impl<'a> Publish<'a> {
     }
 
     /// Decode a PUBLISH from its fixed-header flags and body.
-    #[inline]
+    #[inline(always)]
     pub fn decode(flags: u8, body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         let dup = flags & DUP != 0;
         let (qos, rest) = match (flags >> 1) & 0b11 {

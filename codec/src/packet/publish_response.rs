@@ -12,6 +12,20 @@ use crate::version::{PacketId, ProtocolVersion};
 use crate::wire;
 
 /// PUBACK, PUBREC, PUBREL or PUBCOMP.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, PacketId, ProtocolVersion, PublishResponse, ReasonCode, Status};
+///
+/// let version = ProtocolVersion::V5;
+/// let mut pubrec = PublishResponse::new(PacketId::new(7).ok_or("zero")?);
+/// pubrec.reason_code = ReasonCode::NO_MATCHING_SUBSCRIBERS;
+/// let packet = Packet::PubRec(pubrec); // PubAck, PubRel and PubComp are built alike
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishResponse<'a> {
     /// The identifier of the PUBLISH (or PUBREL) acknowledged.

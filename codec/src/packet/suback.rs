@@ -66,6 +66,19 @@ impl fmt::Debug for ReasonCodes<'_> {
 }
 
 /// SUBACK.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, PacketId, PacketType, ProtocolVersion, ReasonCodes, Status, SubAck};
+///
+/// let version = ProtocolVersion::V3_1_1;
+/// let codes = ReasonCodes::parse(&[0x01, 0x80], PacketType::SubAck, version)?;
+/// let packet = Packet::SubAck(SubAck::new(PacketId::new(1).ok_or("zero")?, codes));
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubAck<'a> {
     /// The SUBSCRIBE's packet identifier.

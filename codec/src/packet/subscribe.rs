@@ -37,6 +37,23 @@ impl SubscriptionOptions {
             | (self.retain_handling as u8) << 4
     }
 
+    /// Read an options byte that was checked before (any version: 3.1.1's is 5.0's with
+    /// the upper bits zero).
+    #[inline]
+    pub(crate) const fn from_checked_byte(byte: u8) -> Self {
+        let qos = match byte & 0b11 {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        };
+        let retain_handling = match (byte >> 4) & 0b11 {
+            0 => RetainHandling::SendAtSubscribe,
+            1 => RetainHandling::SendIfNew,
+            _ => RetainHandling::DoNotSend,
+        };
+        Self { qos, no_local: byte & 0b100 != 0, retain_as_published: byte & 0b1000 != 0, retain_handling }
+    }
+
     /// Read an options byte under `version`'s rules.
     pub fn from_byte(byte: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
         // 3.1.1: "The upper 6 bits of the Requested QoS byte are not used in the current
@@ -56,6 +73,23 @@ impl SubscriptionOptions {
 }
 
 /// SUBSCRIBE.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, PacketId, ProtocolVersion, QoS, Status, Subscribe};
+/// use mqttkit_codec::{SubscribeFiltersBuf, SubscriptionOptions, TopicFilter};
+///
+/// let version = ProtocolVersion::V5;
+/// let mut filters = SubscribeFiltersBuf::new();
+/// filters.push(TopicFilter::new("sensors/+/temp")?, SubscriptionOptions::qos(QoS::AtLeastOnce));
+/// filters.push(TopicFilter::new("$share/g/alerts/#")?, SubscriptionOptions::qos(QoS::AtMostOnce));
+/// let subscribe = Subscribe::new(PacketId::new(1).ok_or("zero")?, filters.filters(version)?);
+/// let packet = Packet::Subscribe(subscribe);
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe<'a> {
     /// Packet identifier.
@@ -67,6 +101,11 @@ pub struct Subscribe<'a> {
 }
 
 impl<'a> Subscribe<'a> {
+    /// A SUBSCRIBE without properties.
+    pub const fn new(packet_id: PacketId, filters: SubscribeFilters<'a>) -> Self {
+        Self { packet_id, properties: Properties::EMPTY, filters }
+    }
+
     /// Decode a SUBSCRIBE body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         let (packet_id, input) = wire::split_packet_id(body)?;

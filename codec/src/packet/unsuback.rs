@@ -10,6 +10,20 @@ use crate::version::{PacketId, ProtocolVersion};
 use crate::wire;
 
 /// UNSUBACK. Before 5.0 it carries only the packet identifier.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, PacketId, PacketType, ProtocolVersion, ReasonCodes, Status, UnsubAck};
+///
+/// let version = ProtocolVersion::V5;
+/// let codes = ReasonCodes::parse(&[0x00, 0x11], PacketType::UnsubAck, version)?;
+/// let packet = Packet::UnsubAck(UnsubAck::new(PacketId::new(2).ok_or("zero")?, codes));
+/// // Before 5.0: UnsubAck::v3(packet_id).
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsubAck<'a> {
     /// The UNSUBSCRIBE's packet identifier.

@@ -10,6 +10,21 @@ use crate::version::{PacketId, ProtocolVersion};
 use crate::wire;
 
 /// UNSUBSCRIBE.
+///
+/// ```
+/// use mqttkit_codec::{decode_packet, Packet, PacketId, ProtocolVersion, Status, TopicFilter, Unsubscribe};
+/// use mqttkit_codec::UnsubscribeFiltersBuf;
+///
+/// let version = ProtocolVersion::V3_1_1;
+/// let mut filters = UnsubscribeFiltersBuf::new();
+/// filters.push(TopicFilter::new("sensors/#")?);
+/// let packet = Packet::Unsubscribe(Unsubscribe::new(PacketId::new(2).ok_or("zero")?, filters.filters(version)?));
+/// let mut wire = Vec::new();
+/// packet.encode(version, &mut wire)?;
+/// let Status::Complete((decoded, used)) = decode_packet(&wire, Some(version), 1024)? else { unreachable!() };
+/// assert_eq!((decoded, used), (packet, wire.len()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsubscribe<'a> {
     /// Packet identifier.
@@ -21,6 +36,11 @@ pub struct Unsubscribe<'a> {
 }
 
 impl<'a> Unsubscribe<'a> {
+    /// An UNSUBSCRIBE without properties.
+    pub const fn new(packet_id: PacketId, filters: UnsubscribeFilters<'a>) -> Self {
+        Self { packet_id, properties: Properties::EMPTY, filters }
+    }
+
     /// Decode an UNSUBSCRIBE body.
     pub fn decode(body: &'a [u8], version: ProtocolVersion) -> Result<Self, DecodeError> {
         let (packet_id, input) = wire::split_packet_id(body)?;

@@ -107,8 +107,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub scenarios: Vec<PathBuf>,
     /// Broker profile: refused topic, credentials, limits, unsupported features, known
-    /// deviations.
-    #[arg(long, value_name = "FILE")]
+    /// deviations. A file, or the name of a built-in one (mosquitto, aedes, amqtt, rumqttd).
+    #[arg(long, value_name = "FILE|NAME")]
     pub broker_profile: Option<PathBuf>,
     /// CA certificates (PEM) for mqtts:// and wss://.
     #[arg(long, value_name = "FILE")]
@@ -221,7 +221,7 @@ async fn run_command(args: Args, cancel: tokio_util::sync::CancellationToken) ->
         return usage("--time-scale must be a positive number");
     }
     let mut profile = match &args.broker_profile {
-        Some(path) => match Profile::load(path) {
+        Some(path) => match Profile::resolve(path) {
             Ok(p) => {
                 if let Some(problem) = p.unknown_statements(&catalogue).first() {
                     return usage(format!("{}: {problem}", path.display()));

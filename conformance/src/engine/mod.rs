@@ -11,6 +11,7 @@
 
 mod capabilities;
 mod cleanup;
+pub mod findings;
 pub mod health;
 mod steps;
 
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use capabilities::Capabilities;
 use cleanup::{RunFacts, cleanup};
+use findings::Finding;
 use health::Health;
 use steps::ScenarioRun;
 
@@ -88,17 +90,6 @@ pub struct RunOutput {
     pub interrupted: bool,
 }
 
-/// A PUBLISH delivered to a run none of whose clients subscribed to a matching filter.
-#[derive(Debug, Clone)]
-pub struct Unsolicited {
-    /// The run that received it (`id [version]`).
-    pub scenario: String,
-    /// The client that received it.
-    pub client: String,
-    /// The packet.
-    pub packet: String,
-}
-
 pub(crate) fn scaled(seconds: f64, scale: f64) -> Duration {
     Duration::try_from_secs_f64((seconds * scale).max(0.0)).unwrap_or(Duration::from_secs(3600))
 }
@@ -148,7 +139,7 @@ struct AttemptResult {
     outcome: Outcome,
     trace: Vec<TraceEntry>,
     duration: Duration,
-    unsolicited: Vec<Unsolicited>,
+    findings: Vec<Finding>,
 }
 
 /// Run scenarios under the given versions (those the broker supports); results come back
@@ -180,21 +171,21 @@ pub async fn run(
             let (scenario, context, semaphore) = (Arc::clone(&scenario), Arc::clone(&context), Arc::clone(&semaphore));
             tasks.spawn(async move {
                 let _permit = semaphore.acquire_owned().await.ok();
-                let (result, unsolicited) = first_attempt(&context, &scenario, version, key).await;
+                let (result, findings) = first_attempt(&context, &scenario, version, key).await;
                 if let Some(progress) = &context.hooks.progress {
                     progress(&result);
                 }
-                (result, unsolicited)
+                (result, findings)
             });
         }
     }
     let mut results = Vec::new();
-    let mut unsolicited = Vec::new();
+    let mut findings = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((result, found)) => {
                 results.push(result);
-                unsolicited.extend(found);
+                findings.extend(found);
             }
             Err(e) => results.push(runner_failure(format!("runner task failed: {e}"))),
         }
@@ -204,7 +195,7 @@ pub async fn run(
     for result in &mut results {
         apply_profile(profile, result);
     }
-    results.extend(unsolicited_results(&unsolicited, profile));
+    results.extend(findings::results(&findings, profile));
     results.sort_by(|a, b| (a.id.as_str(), a.version).cmp(&(b.id.as_str(), b.version)));
     RunOutput { results, broker_stopped: context.health.stopped(), interrupted: context.hooks.cancel.is_cancelled() }
 }
@@ -236,7 +227,7 @@ async fn first_attempt(
     scenario: &Scenario,
     version: Version,
     key: u64,
-) -> (ScenarioResult, Vec<Unsolicited>) {
+) -> (ScenarioResult, Vec<Finding>) {
     let not_run = |why: String| (skipped(scenario, version, Outcome::new(OutcomeKind::Error, why)), Vec::new());
     if context.hooks.cancel.is_cancelled() {
         return not_run("not run: the run was interrupted".into());
@@ -261,7 +252,7 @@ async fn first_attempt(
     if let Some(stopped) = stopped {
         blame_stop(&mut result, &stopped, &label);
     }
-    (result, attempt.unsolicited)
+    (result, attempt.findings)
 }
 
 /// A run that did not pass while the broker stopped answering: the run during which it
@@ -306,7 +297,7 @@ async fn attempt(context: &RunContext, scenario: &Scenario, version: Version) ->
             outcome: Outcome::new(OutcomeKind::Skip, format!("needs `{capability}`: {why}")),
             trace: Vec::new(),
             duration: started.elapsed(),
-            unsolicited: Vec::new(),
+            findings: Vec::new(),
         };
     }
     let prefix = context.prefix(version);
@@ -336,7 +327,7 @@ async fn attempt(context: &RunContext, scenario: &Scenario, version: Version) ->
         facts: RunFacts::default(),
         subscribed: Vec::new(),
         subscriptions_unknown: false,
-        unsolicited: Vec::new(),
+        findings: Vec::new(),
         downgrade: None,
     };
     let remaining = config.max_duration.saturating_sub(context.started.elapsed());
@@ -353,7 +344,7 @@ async fn attempt(context: &RunContext, scenario: &Scenario, version: Version) ->
     };
     let facts = std::mem::take(&mut run.facts);
     let clients = std::mem::take(&mut run.clients);
-    let unsolicited = std::mem::take(&mut run.unsolicited);
+    let findings = std::mem::take(&mut run.findings);
     drop(run);
     for (_, state) in clients {
         state.abort();
@@ -362,7 +353,7 @@ async fn attempt(context: &RunContext, scenario: &Scenario, version: Version) ->
     if !context.hooks.cancel.is_cancelled() {
         cleanup(config, version, &prefix, &facts).await;
     }
-    AttemptResult { outcome, trace: trace.entries(), duration, unsolicited }
+    AttemptResult { outcome, trace: trace.entries(), duration, findings }
 }
 
 /// Re-run every failure alone, `--confirm` times, before reporting it: a failure that
@@ -431,7 +422,7 @@ fn conclude(result: &mut ScenarioResult, attempts: Vec<Attempt>) {
 }
 
 /// A failure the broker profile records becomes a known deviation.
-fn apply_profile(profile: &Profile, result: &mut ScenarioResult) {
+pub(crate) fn apply_profile(profile: &Profile, result: &mut ScenarioResult) {
     if result.outcome.kind != OutcomeKind::Fail {
         return;
     }
@@ -440,59 +431,6 @@ fn apply_profile(profile: &Profile, result: &mut ScenarioResult) {
         result.outcome.kind = OutcomeKind::KnownDeviation;
         result.outcome.reason = Some(format!("{} (observed: {failure})", deviation.reason));
     }
-}
-
-/// Id of the synthetic result for deliveries nobody subscribed to.
-pub const UNSOLICITED_ID: &str = "runner.unsolicited-publish";
-
-/// One result per version for PUBLISHes delivered to runs none of whose clients had a
-/// matching subscription: [MQTT-3.3.2-3] in both versions (the Topic Name of a PUBLISH a
-/// server sends MUST match the subscription's Topic Filter).
-fn unsolicited_results(found: &[Unsolicited], profile: &Profile) -> Vec<ScenarioResult> {
-    let mut by_version: BTreeMap<Version, Vec<&Unsolicited>> = BTreeMap::new();
-    for item in found {
-        let version = if item.scenario.ends_with("[3.1.1]") { Version::V3_1_1 } else { Version::V5 };
-        by_version.entry(version).or_default().push(item);
-    }
-    by_version
-        .into_iter()
-        .map(|(version, items)| {
-            let trace = items
-                .iter()
-                .take(20)
-                .map(|item| TraceEntry {
-                    at_ms: 0,
-                    client: item.client.clone(),
-                    direction: Direction::Received,
-                    summary: format!("in {}: {}", item.scenario, item.packet),
-                    hex: String::new(),
-                })
-                .collect();
-            let first = items.first().map(|i| format!("{} received {}", i.scenario, i.packet)).unwrap_or_default();
-            let mut result = ScenarioResult {
-                id: UNSOLICITED_ID.into(),
-                title: "The broker sends a PUBLISH only to clients with a matching subscription".into(),
-                version,
-                level: Level::Must,
-                tags: vec!["cross-talk".into()],
-                statements: vec!["MQTT-3.3.2-3".into()],
-                outcome: Outcome::new(
-                    OutcomeKind::Fail,
-                    format!(
-                        "{} PUBLISH packets reached scenario runs none of whose clients subscribed to a matching \
-                         filter; e.g. {first}",
-                        items.len()
-                    ),
-                ),
-                duration_ms: 0,
-                trace,
-                source: "runner (observed across scenario runs)".into(),
-                attempts: Vec::new(),
-            };
-            apply_profile(profile, &mut result);
-            result
-        })
-        .collect()
 }
 
 /// The result of a scenario run that was not executed (skipped, not run).

@@ -16,15 +16,16 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use mqttkit_codec::{PacketType, filter_matches};
+use mqttkit_codec::{PacketType, TopicFilter};
 
 use super::capabilities::{Capabilities, capability_refused};
-use super::{RunConfig, RunFacts, Unsolicited, scaled};
+use super::findings::{Finding, FindingKind};
+use super::{RunConfig, RunFacts, scaled};
 use crate::client::{Connection, Event, Trace};
 use crate::matcher::{PacketPattern, ValuePattern, match_value};
 use crate::observed::{Observed, describe_code};
 use crate::outcome::{Outcome, OutcomeKind};
-use crate::outgoing::{BytesSpec, ConnectSpec, IntSpec, OutgoingPacket};
+use crate::outgoing::{BytesSpec, ConnectSpec, IntSpec, OutgoingPacket, PropertyValueSpec};
 use crate::scenario::{Action, Expectation, Purpose, Scenario, Step};
 use crate::template::Variables;
 use crate::version::Version;
@@ -37,6 +38,8 @@ pub(super) struct ClientState {
     connack: Option<Observed>,
     /// QoS 1/2 deliveries the scenario received and has not acknowledged: packet id → QoS.
     unacked: std::collections::BTreeMap<u64, u64>,
+    /// The broker sent a DISCONNECT on this connection: the connection is over for it.
+    disconnected: bool,
 }
 
 impl ClientState {
@@ -45,6 +48,9 @@ impl ClientState {
         self.connection.abort();
     }
 }
+
+/// Session Expiry Interval (MQTT 5.0 §3.1.2.11.2).
+const SESSION_EXPIRY_INTERVAL: u8 = 0x11;
 
 /// Why a step did not succeed.
 pub(super) struct StepFailure {
@@ -90,7 +96,7 @@ pub(super) struct ScenarioRun<'a> {
     /// A SUBSCRIBE went out as raw bytes, so `subscribed` may be incomplete.
     pub subscriptions_unknown: bool,
     /// Deliveries no client of the run asked for.
-    pub unsolicited: Vec<Unsolicited>,
+    pub findings: Vec<Finding>,
     /// A lower QoS than requested was granted: a later failure is then a skip.
     pub downgrade: Option<String>,
 }
@@ -147,6 +153,7 @@ impl ScenarioRun<'_> {
                 awaiting_pubrel: BTreeSet::new(),
                 connack: None,
                 unacked: std::collections::BTreeMap::new(),
+                disconnected: false,
             },
         );
         Ok(())
@@ -226,6 +233,21 @@ impl ScenarioRun<'_> {
                 }
                 Some(Event::Packet(packet)) => packet,
             };
+            if state.disconnected {
+                // Anything after the broker's own DISCONNECT is a deviation of its own
+                // [MQTT-5.0: 3.14.4-1], reported once for the run, not against this scenario.
+                self.findings.push(Finding {
+                    kind: FindingKind::AfterDisconnect,
+                    version: self.version,
+                    scenario: format!("{} [{}]", self.scenario.id, self.version),
+                    client: name.to_owned(),
+                    packet: packet.to_string(),
+                });
+                return Ok(Next::Closed("the broker sent more bytes after its DISCONNECT".into()));
+            }
+            if packet.kind == "DISCONNECT" {
+                state.disconnected = true;
+            }
             let pending_pubrel = match (packet.kind.as_str(), packet.int("packet_id")) {
                 ("PUBREL", Some(id)) if state.awaiting_pubrel.remove(&id) => Some(id),
                 _ => None,
@@ -238,24 +260,14 @@ impl ScenarioRun<'_> {
                 self.set_aside(name, &packet).await?;
                 continue;
             }
-            if packet.is_authorisation_refusal() && !self.scenario.has_tag("auth-refusal") {
-                let code = packet.int("reason_code").unwrap_or_default();
-                return Err(StepFailure::with_kind(
-                    OutcomeKind::Inconclusive,
-                    format!(
-                        "`{name}`: the broker refused the connection for authorisation ({}), so the scenario cannot \
-                         tell what it checks; give credentials with --username/--password",
-                        describe_code("CONNACK", packet.version, code)
-                    ),
-                    &packet,
-                ));
-            }
-            if packet.kind == "DISCONNECT" && packet.int("reason_code") == Some(0x87) {
-                return Err(StepFailure::with_kind(
-                    OutcomeKind::Inconclusive,
-                    format!("`{name}`: the broker disconnected with 0x87 Not authorized; cannot tell"),
-                    &packet,
-                ));
+            if let Some(why) = packet.refusal_outside_subject() {
+                if !packet.is_authorisation_refusal() || !self.scenario.has_tag("auth-refusal") {
+                    return Err(StepFailure::with_kind(
+                        OutcomeKind::Inconclusive,
+                        format!("`{name}`: {why}, so the scenario cannot tell what it checks: {packet}"),
+                        &packet,
+                    ));
+                }
             }
             return Ok(Next::Packet(packet));
         }
@@ -265,20 +277,28 @@ impl ScenarioRun<'_> {
     /// come from the broker itself and are what the `$` scenarios check).
     fn is_cross_talk(&self, packet: &Observed) -> bool {
         packet.kind == "PUBLISH"
-            && packet.text("topic").is_some_and(|topic| !topic.contains(&self.prefix) && !topic.starts_with('$'))
+            && packet.text("topic").is_some_and(|topic| {
+                !topic.contains(&self.prefix) && (!topic.starts_with('$') || !self.could_have_asked_for(topic))
+            })
+    }
+
+    /// Whether a filter of this run would match `topic` if `$` were an ordinary character: a
+    /// `$` topic is this run's business (e.g. [MQTT-4.7.2-1]) only then; otherwise nobody here
+    /// asked for it.
+    fn could_have_asked_for(&self, topic: &str) -> bool {
+        let plain = topic.replacen('$', "_", 1);
+        self.subscriptions_unknown || self.subscribed_to(topic) || self.subscribed_to(&plain)
+    }
+
+    /// Whether a filter any client of this run subscribed to matches `topic`.
+    fn subscribed_to(&self, topic: &str) -> bool {
+        self.subscribed.iter().any(|filter| TopicFilter::new_unchecked(filter).matches(topic))
     }
 
     /// Acknowledge a cross-talk PUBLISH (so the broker's window stays open) and record it.
     async fn set_aside(&mut self, name: &str, packet: &Observed) -> Result<(), StepFailure> {
         let topic = packet.text("topic").unwrap_or_default().to_owned();
-        let solicited = self.subscriptions_unknown
-            || self.subscribed.iter().any(|filter| {
-                let plain = match filter.strip_prefix("$share/") {
-                    Some(rest) => rest.split_once('/').map_or(rest, |(_, f)| f),
-                    None => filter.as_str(),
-                };
-                filter_matches(plain, &topic)
-            });
+        let solicited = self.subscriptions_unknown || self.subscribed_to(&topic);
         let note = if solicited {
             "cross-talk: a PUBLISH of another scenario run on a filter this run subscribed to (ignored)"
         } else {
@@ -286,7 +306,9 @@ impl ScenarioRun<'_> {
         };
         self.trace.record(name, crate::outcome::Direction::Event, format!("{note}: {packet}"), &[]);
         if !solicited {
-            self.unsolicited.push(Unsolicited {
+            self.findings.push(Finding {
+                kind: FindingKind::UnsolicitedPublish,
+                version: self.version,
                 scenario: format!("{} [{}]", self.scenario.id, self.version),
                 client: name.to_owned(),
                 packet: packet.to_string(),
@@ -400,6 +422,18 @@ impl ScenarioRun<'_> {
         };
         if let Some(connack) = received.first().filter(|p| p.kind == "CONNACK") {
             self.capabilities.learn_from_connack(connack);
+            // A server may override the Session Expiry Interval in CONNACK (5.0 §3.2.2.3.2); 0 means it
+            // keeps no session after the connection, whatever the client asked for.
+            let asked = connect.properties.iter().any(|p| {
+                p.id == SESSION_EXPIRY_INTERVAL
+                    && matches!(&p.value, PropertyValueSpec::Int(IntSpec::Literal(v)) if *v > 0)
+            });
+            if asked && connack.int_property("session_expiry_interval") == Some(0) {
+                self.capabilities.lack(
+                    "persistent-sessions",
+                    "CONNACK Session Expiry Interval = 0 where the client asked for more".into(),
+                );
+            }
             if let Ok(state) = self.client(client) {
                 state.connack = Some(connack.clone());
             }
@@ -668,6 +702,14 @@ fn refusal_allowed(purpose: &Purpose, packet: &Observed, vars: &Variables) -> Op
                 packet,
             ))
         }
+        (Purpose::Unsuback, "UNSUBACK") if codes.iter().any(|c| *c >= 0x80) => Some(StepFailure::with_kind(
+            OutcomeKind::Inconclusive,
+            format!(
+                "the broker refused the UNSUBSCRIBE ({}); a server may refuse it, so the scenario cannot tell",
+                describe_code("UNSUBACK", packet.version, codes.iter().copied().find(|c| *c >= 0x80).unwrap_or(0x80))
+            ),
+            packet,
+        )),
         (Purpose::Suback { filters }, "SUBACK") => {
             let refused = filters.iter().zip(&codes).find(|(_, code)| **code >= 0x80)?;
             let filter = vars.expand(&refused.0.0).unwrap_or_else(|_| refused.0.0.clone());

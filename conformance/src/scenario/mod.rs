@@ -80,7 +80,8 @@ impl Scenario {
     }
 
     /// The capabilities a broker needs for this scenario under `version`: those listed in
-    /// `requires`, plus those its ordinary steps imply — a `publish` shortcut at QoS 1/2 or
+    /// `requires`, plus those its ordinary steps imply — a CONNECT resuming a session, a
+    /// `publish` shortcut at QoS 1/2 or
     /// with RETAIN, a Will with QoS or RETAIN, a `subscribe` shortcut with wildcards, a shared
     /// subscription or a Subscription Identifier, a Topic Alias. Packets written with `send`
     /// imply nothing: they are often the deliberate misuse the scenario is about.
@@ -94,6 +95,9 @@ impl Scenario {
         for step in self.steps.iter().filter(|s| s.versions.as_ref().is_none_or(|v| v.contains(&version))) {
             match &step.action {
                 Action::Connect { connect, .. } => {
+                    if !connect.clean_start {
+                        need("persistent-sessions");
+                    }
                     if let Some(will) = &connect.will {
                         for capability in capabilities_of_publish(will.qos, will.retain, &will.properties) {
                             need(capability);

@@ -1,8 +1,9 @@
 //! A behaviour-injecting MQTT proxy in front of the real reference broker, on 127.0.0.1:
 //! each test gives it one way of behaving that some real broker has (speaking only 3.1.1,
 //! dying after a few connections, pushing retained messages to every new connection, one
-//! message in flight, refusing `$` publishes, requiring credentials), so that the runner's
-//! verdicts on that behaviour can be checked against what the standard allows.
+//! message in flight, refusing `$` publishes, requiring credentials, rewriting SUBSCRIBE,
+//! SUBACK and CONNACK), so that the runner's verdicts on that behaviour can be checked
+//! against what the standard allows.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,6 +35,8 @@ pub struct Conn {
     pub outstanding: Option<u16>,
     /// PUBLISH frames to the client held back.
     pub held: std::collections::VecDeque<Vec<u8>>,
+    /// Packet ids of client requests a behaviour waits to see answered.
+    pub watched: Vec<u16>,
 }
 
 /// How the proxy behaves; every method defaults to a transparent proxy.
@@ -129,6 +132,125 @@ pub fn ack_id(frame: &[u8]) -> u16 {
     u16::from_be_bytes([body[0], body[1]])
 }
 
+/// Read a Variable Byte Integer at `at`: `(value, bytes used)`.
+fn varint(bytes: &[u8], at: usize) -> (usize, usize) {
+    let (mut value, mut shift, mut used) = (0usize, 0, 0);
+    while let Some(byte) = bytes.get(at + used) {
+        value |= usize::from(byte & 0x7f) << shift;
+        used += 1;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    (value, used)
+}
+
+/// Encode a Variable Byte Integer.
+fn encode_varint(mut value: usize, out: &mut Vec<u8>) {
+    loop {
+        let mut byte = u8::try_from(value % 128).unwrap();
+        value /= 128;
+        if value > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if value == 0 {
+            break;
+        }
+    }
+}
+
+/// A frame with this first byte and body (Remaining Length computed).
+pub fn frame(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    encode_varint(body.len(), &mut out);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Packet id of a SUBSCRIBE frame, and each filter with the offset (in the frame) of its
+/// subscription options byte.
+pub fn subscribe_filters(frame: &[u8], level: u8) -> (u16, Vec<(String, usize)>) {
+    let start = body_start(frame);
+    let id = u16::from_be_bytes([frame[start], frame[start + 1]]);
+    let mut at = start + 2;
+    if level == 5 {
+        let (len, used) = varint(frame, at);
+        at += used + len;
+    }
+    let mut filters = Vec::new();
+    while at + 2 <= frame.len() {
+        let len = usize::from(u16::from_be_bytes([frame[at], frame[at + 1]]));
+        let Some(filter) = frame.get(at + 2..at + 2 + len) else { break };
+        filters.push((String::from_utf8_lossy(filter).into_owned(), at + 2 + len));
+        at += 3 + len;
+    }
+    (id, filters)
+}
+
+/// Remember the packet id of a SUBSCRIBE frame whose filters satisfy `watch`.
+pub fn watch_subscribe(conn: &mut Conn, frame: &[u8], watch: impl Fn(&[(String, usize)]) -> bool) {
+    if frame[0] == 0x82 {
+        let (id, filters) = subscribe_filters(frame, conn.level);
+        if watch(&filters) {
+            conn.watched.push(id);
+        }
+    }
+}
+
+/// Whether `frame` is the SUBACK of a watched SUBSCRIBE (it is then no longer watched).
+pub fn is_watched_suback(conn: &mut Conn, frame: &[u8]) -> bool {
+    if frame[0] != 0x90 {
+        return false;
+    }
+    let id = ack_id(frame);
+    let watched = conn.watched.contains(&id);
+    conn.watched.retain(|w| *w != id);
+    watched
+}
+
+/// Offset (in the frame) of the first reason code of a SUBACK frame.
+pub fn suback_codes_start(frame: &[u8], level: u8) -> usize {
+    let start = body_start(frame) + 2;
+    if level == 5 {
+        let (len, used) = varint(frame, start);
+        start + used + len
+    } else {
+        start
+    }
+}
+
+/// A 5.0 CONNACK frame with `property` (identifier and value bytes) added to its properties.
+pub fn connack_with_property(frame: &[u8], property: &[u8]) -> Vec<u8> {
+    let body = &frame[body_start(frame)..];
+    let (len, used) = varint(body, 2);
+    let mut new_body = body[..2].to_vec();
+    encode_varint(len + property.len(), &mut new_body);
+    new_body.extend_from_slice(&body[2 + used..]);
+    new_body.extend_from_slice(property);
+    self::frame(frame[0], &new_body)
+}
+
+/// Payload of a PUBLISH frame.
+pub fn publish_payload(frame: &[u8], level: u8) -> &[u8] {
+    let body = &frame[body_start(frame)..];
+    let len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    let mut at = 2 + len + if (frame[0] >> 1) & 3 > 0 { 2 } else { 0 };
+    if level == 5 {
+        let (props, used) = varint(body, at);
+        at += used + props;
+    }
+    &body[at..]
+}
+
+/// Keep Alive of a CONNECT frame.
+pub fn connect_keep_alive(frame: &[u8]) -> u16 {
+    let body = &frame[body_start(frame)..];
+    let name_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    u16::from_be_bytes([body[4 + name_len], body[5 + name_len]])
+}
+
 /// Protocol level and connect flags of a CONNECT frame.
 pub fn connect_level_and_flags(frame: &[u8]) -> (u8, u8) {
     let body = &frame[body_start(frame)..];
@@ -145,21 +267,7 @@ pub fn publish_frame(level: u8, topic: &str, payload: &[u8], retain: bool) -> Ve
         body.push(0);
     }
     body.extend_from_slice(payload);
-    let mut frame = vec![0x30 | u8::from(retain)];
-    let mut len = body.len();
-    loop {
-        let mut byte = u8::try_from(len % 128).unwrap();
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        frame.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-    frame.extend_from_slice(&body);
-    frame
+    frame(0x30 | u8::from(retain), &body)
 }
 
 async fn relay(client: TcpStream, broker: TcpStream, behaviour: Arc<dyn Behaviour>) {

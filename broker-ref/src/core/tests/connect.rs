@@ -131,6 +131,13 @@ fn malformed_v3_connect_is_closed_without_connack() {
         assert!(got.is_empty(), "{version:?} {got:02x?}");
         assert_eq!(h.closed(id), Some(&CloseReason::ProtocolError(ReasonCode::MALFORMED_PACKET)));
     }
+    // MQTT 3.1 has no rule on that reserved flag (the codec accepts it, as mosquitto does):
+    // the CONNECT is answered.
+    let mut v31 = connect_bytes(ProtocolVersion::V3_1);
+    v31[11] |= 0x01;
+    h.open(3);
+    h.raw(3, &v31);
+    assert!(!h.take_bytes(3).is_empty(), "3.1 CONNECT with the reserved flag is answered");
     // Too large, 3.1.1: closed without CONNACK.
     let mut h = Harness::new(Config { sys_interval_secs: 0, max_packet_size: 64, ..Config::default() });
     let long = "y".repeat(100);
