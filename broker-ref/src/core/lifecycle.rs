@@ -8,7 +8,7 @@ use std::time::Instant;
 use mqttkit_codec::{Disconnect, ReasonCode};
 
 use super::session::NEVER_EXPIRES;
-use super::timers::{release_if_empty, shrink_if_sparse};
+use super::timers::{release_if_empty, release_if_empty_map};
 use super::will::WillMessage;
 use super::{CloseReason, ConnId, Core, Output, add, secs};
 
@@ -114,7 +114,7 @@ impl Core {
 
     pub(super) fn remove_session(&mut self, client: &Arc<str>) {
         let Some(session) = self.sessions.remove(client) else { return };
-        shrink_if_sparse(&mut self.sessions);
+        release_if_empty_map(&mut self.sessions);
         if let Some(at) = session.expires_at {
             self.session_timers.remove(&(at, client.clone()));
             release_if_empty(&mut self.session_timers);

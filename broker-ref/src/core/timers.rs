@@ -166,10 +166,12 @@ pub(super) fn release_if_empty<T: Ord>(set: &mut BTreeSet<T>) {
     }
 }
 
-/// A hash map that emptied to a quarter of its capacity gives the rest back.
-pub(super) fn shrink_if_sparse<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
-    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-        map.shrink_to_fit();
+/// An emptied hash map gives its table back. (Not shrunk while some entries remain:
+/// the smaller table would be a new allocation made late, above the memory of the
+/// connections that went, keeping the allocator from returning it.)
+pub(super) fn release_if_empty_map<K, V>(map: &mut HashMap<K, V>) {
+    if map.is_empty() && map.capacity() > 0 {
+        *map = HashMap::new();
     }
 }
 

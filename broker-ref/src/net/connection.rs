@@ -155,7 +155,14 @@ fn poll_connection(shared: &Rc<Shared>, id: ConnId, io: &Rc<Io>) {
         Poll::Ready(end) => end,
         Poll::Pending => return,
     };
-    shared.conns.borrow_mut().remove(&id);
+    {
+        let mut conns = shared.conns.borrow_mut();
+        conns.remove(&id);
+        if conns.is_empty() {
+            // Give the table back once every connection is gone.
+            *conns = Default::default();
+        }
+    }
     match end {
         End::Gone => {
             debug!(?id, "connection closed by peer");
