@@ -5,4 +5,5 @@ fn main() {
     println!("cargo:rerun-if-changed=scenarios");
     println!("cargo:rerun-if-changed=catalogue");
     println!("cargo:rerun-if-changed=brokers");
+    println!("cargo:rerun-if-changed=client-scenarios");
 }

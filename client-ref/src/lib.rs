@@ -8,10 +8,12 @@
 //! * [`Client`]: a tokio front end: `Client::connect(options).await`, then `publish`,
 //!   `subscribe`, `unsubscribe`, a message stream, connection events, `disconnect`.
 //! * [`transport`]: `mqtt://`, `mqtts://` (rustls), `ws://`, `wss://`.
+//! * [`bench`]: a broker load generator on the core (`mqttkit bench`).
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod bench;
 pub mod core;
 mod error;
 mod message;

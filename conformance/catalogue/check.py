@@ -22,6 +22,8 @@ VERSIONS = [("3.1.1", "v3.1.1.toml", "statements-v3.1.1.json"),
             ("5.0", "v5.0.toml", "statements-v5.0.json")]
 
 KEYS = {"id", "level", "binds", "observable", "section", "topic", "summary"}
+# Statements binding the client (or both sides) also say whether a test server can observe them.
+CLIENT_KEYS = KEYS | {"client_observable"}
 LEVELS = {"MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY"}
 BINDS = {"client", "server", "both"}
 TOPICS = {"connect", "connack", "publish", "qos", "retain", "wildcard", "topic", "keepalive", "will",
@@ -81,9 +83,12 @@ def check_version(ver, toml_name, json_name, errors, warnings):
 
     for e in entries:
         sid = e.get("id", "<no id>")
-        if set(e) != KEYS:
-            err(f"{sid}: keys {sorted(set(e))} differ from {sorted(KEYS)}")
+        keys = CLIENT_KEYS if e.get("binds") in ("client", "both") else KEYS
+        if set(e) != keys:
+            err(f"{sid}: keys {sorted(set(e))} differ from {sorted(keys)}")
             continue
+        if "client_observable" in e and not isinstance(e["client_observable"], bool):
+            err(f"{sid}: client_observable must be a boolean")
         if e["level"] not in LEVELS:
             err(f"{sid}: bad level {e['level']!r}")
         if e["binds"] not in BINDS:
@@ -131,7 +136,8 @@ def main():
     errors, warnings, summary = [], [], []
     for ver, toml_name, json_name in VERSIONS:
         entries = check_version(ver, toml_name, json_name, errors, warnings)
-        good = [e for e in entries if set(e) == KEYS]
+        good = [e for e in entries if set(e) in (KEYS, CLIENT_KEYS)]
+        client_side = [e for e in good if e["binds"] in ("client", "both")]
         obs = [e for e in good if e["observable"] is True]
         obs_server = [e for e in obs if e["binds"] == "server"]
         binds = Counter(e["binds"] for e in good)
@@ -140,7 +146,9 @@ def main():
             f"MQTT {ver}: {len(entries)} statements; observable {len(obs)} "
             f"(binds server {len(obs_server)}, both {sum(e['binds'] == 'both' for e in obs)}, "
             f"client {sum(e['binds'] == 'client' for e in obs)}); "
-            f"binds {dict(sorted(binds.items()))}; levels {dict(sorted(levels.items()))}")
+            f"binds {dict(sorted(binds.items()))}; levels {dict(sorted(levels.items()))}; "
+            f"client side {len(client_side)}, observable by a server "
+            f"{sum(e['client_observable'] is True for e in client_side)}")
     for w in warnings:
         print("warning:", w)
     for e in errors:

@@ -22,6 +22,11 @@ pub struct Statement {
     pub binds: String,
     /// Whether a test client can observe compliance over the wire.
     pub observable: bool,
+    /// For statements binding the client (or both sides): whether a test server can
+    /// observe a client's compliance on the wire or in what the library reports to its
+    /// application (the client role, `crate::clients`).
+    #[serde(default)]
+    pub client_observable: bool,
     /// Section of the standard.
     pub section: String,
     /// Grouping tag.

@@ -4,7 +4,8 @@
 //! data (TOML files, see `SCENARIOS.md`); every client is a raw codec-level connection so
 //! scenarios can send what normal client libraries refuse; every step has a timeout and a
 //! timeout is never a pass. Verdicts cite the normative statements of the standard, taken
-//! from the statement catalogue embedded in the crate.
+//! from the statement catalogue embedded in the crate. In client mode ([`clients`]) the
+//! runner plays the broker and checks MQTT client libraries the same way.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
@@ -12,6 +13,7 @@
 pub mod catalogue;
 pub mod cli;
 pub mod client;
+pub mod clients;
 pub mod embedded;
 pub mod engine;
 pub mod matcher;

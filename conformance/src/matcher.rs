@@ -150,8 +150,15 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 }
 
 impl PacketPattern {
-    /// Parse a packet pattern table (`type` plus fields plus optional `properties`).
+    /// Parse a packet pattern table (`type` plus fields plus optional `properties`) over
+    /// packets a server sends.
     pub fn parse(table: &toml::Table) -> Result<Self, String> {
+        Self::parse_among(table, FIELDS_BY_KIND, "a packet type a server sends")
+    }
+
+    /// Parse a pattern whose `type` must be one of `kinds` (name, fields it may name);
+    /// `what` names the set in errors ("a packet type a client sends").
+    pub fn parse_among(table: &toml::Table, kinds_table: &[(&str, &[&str])], what: &str) -> Result<Self, String> {
         let kinds = match table.get("type") {
             Some(toml::Value::String(kind)) => vec![kind.to_ascii_uppercase()],
             Some(toml::Value::Array(kinds)) => kinds
@@ -164,11 +171,11 @@ impl PacketPattern {
         };
         let mut allowed: Vec<&str> = Vec::new();
         for kind in &kinds {
-            let fields = FIELDS_BY_KIND
+            let fields = kinds_table
                 .iter()
-                .find(|(name, _)| name == kind)
+                .find(|(name, _)| name.eq_ignore_ascii_case(kind))
                 .map(|(_, fields)| *fields)
-                .ok_or_else(|| format!("`{kind}` is not a packet type a server sends"))?;
+                .ok_or_else(|| format!("`{kind}` is not {what}"))?;
             allowed.extend(fields);
         }
         let mut fields = BTreeMap::new();

@@ -75,7 +75,8 @@ pub struct Observed {
 pub const MALFORMED: &str = "MALFORMED";
 
 impl Observed {
-    fn new(kind: &str) -> Self {
+    /// An empty observation of `kind` (a packet type, or a driver event in the client role).
+    pub fn new(kind: &str) -> Self {
         Self { kind: kind.to_owned(), fields: BTreeMap::new(), properties: BTreeMap::new(), error: None, version: None }
     }
 
@@ -89,7 +90,8 @@ impl Observed {
         Self { error: Some(how.to_owned()), ..Self::new(crate::matcher::CLOSED) }
     }
 
-    fn field(&mut self, name: &str, value: Value) {
+    /// Set a field.
+    pub fn field(&mut self, name: &str, value: Value) {
         self.fields.insert(name.to_owned(), value);
     }
 
@@ -212,9 +214,30 @@ impl Observed {
         observed.version = Some(version);
         match packet {
             Packet::Connect(connect) => {
+                observed.field("protocol_version", Value::Str(connect.version.to_string()));
                 observed.field("client_id", Value::Str(connect.client_id.as_str().to_owned()));
                 observed.field("clean_start", Value::Bool(connect.clean_start));
                 observed.field("keep_alive", Value::Int(u64::from(connect.keep_alive)));
+                if let Some(username) = &connect.username {
+                    observed.field("username", Value::Str(username.as_str().to_owned()));
+                }
+                if let Some(password) = connect.password {
+                    observed.field("password", Value::Bytes(password.to_vec()));
+                }
+                observed.field("will", Value::Bool(connect.will.is_some()));
+                if let Some(will) = &connect.will {
+                    observed.field("will_topic", Value::Str(will.topic.as_str().to_owned()));
+                    observed.field("will_payload", Value::Bytes(will.payload.to_vec()));
+                    observed.field("will_qos", Value::Int(u64::from(will.qos.as_u8())));
+                    observed.field("will_retain", Value::Bool(will.retain));
+                    // Will Properties as `will_<name>` fields (the packet's own properties
+                    // keep the plain names).
+                    let mut will_properties = Self::new("WILL");
+                    will_properties.add_properties(&will.properties);
+                    for (name, value) in will_properties.properties {
+                        observed.field(&format!("will_{name}"), value);
+                    }
+                }
                 observed.add_properties(&connect.properties);
             }
             Packet::ConnAck(connack) => {
@@ -243,6 +266,17 @@ impl Observed {
             }
             Packet::Subscribe(subscribe) => {
                 observed.field("packet_id", Value::Int(u64::from(subscribe.packet_id.get())));
+                let entries: Vec<_> = subscribe.filters.iter().collect();
+                let list =
+                    |f: &dyn Fn(&(mqttkit_codec::TopicFilter<'_>, mqttkit_codec::SubscriptionOptions)) -> Value| {
+                        Value::List(entries.iter().map(f).collect())
+                    };
+                observed.field("filters", list(&|(filter, _)| Value::Str(filter.as_str().to_owned())));
+                observed.field("qos", list(&|(_, options)| Value::Int(u64::from(options.qos.as_u8()))));
+                observed.field("no_local", list(&|(_, options)| Value::Bool(options.no_local)));
+                observed.field("retain_as_published", list(&|(_, options)| Value::Bool(options.retain_as_published)));
+                observed.field("retain_handling", list(&|(_, options)| Value::Int(options.retain_handling as u64)));
+                observed.add_properties(&subscribe.properties);
             }
             Packet::SubAck(suback) => {
                 observed.field("packet_id", Value::Int(u64::from(suback.packet_id.get())));
@@ -252,6 +286,9 @@ impl Observed {
             }
             Packet::Unsubscribe(unsubscribe) => {
                 observed.field("packet_id", Value::Int(u64::from(unsubscribe.packet_id.get())));
+                let filters = unsubscribe.filters.iter().map(|f| Value::Str(f.as_str().to_owned())).collect();
+                observed.field("filters", Value::List(filters));
+                observed.add_properties(&unsubscribe.properties);
             }
             Packet::UnsubAck(unsuback) => {
                 observed.field("packet_id", Value::Int(u64::from(unsuback.packet_id.get())));
@@ -291,6 +328,8 @@ pub fn describe_code(kind: &str, version: Option<Version>, code: u64) -> String 
 impl Observed {
     fn describe_field(&self, name: &str, value: &Value) -> String {
         match (name, value) {
+            // A CONNECT's password is matched against, never printed (traces end up in reports).
+            ("password", Value::Bytes(bytes)) => format!("<{} bytes, not shown>", bytes.len()),
             ("reason_code", Value::Int(code)) => describe_code(&self.kind, self.version, *code),
             ("return_code", Value::Int(code)) => describe_code("CONNACK", Some(Version::V3_1_1), *code),
             ("reason_codes", Value::List(codes)) => {

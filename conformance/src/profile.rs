@@ -40,7 +40,8 @@ pub struct Profile {
     pub deviations: Vec<Deviation>,
 }
 
-/// A known deviation: a failure of these scenarios is reported as `known-deviation`.
+/// A known deviation: a failure of these scenarios is reported as `known-deviation`. With
+/// both `scenario` and `statement`, a run must be that scenario and cite that statement.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deviation {
@@ -117,7 +118,12 @@ impl Profile {
                 .as_deref()
                 .is_some_and(|s| s == scenario_id || (s.ends_with('.') && scenario_id.starts_with(s)));
             let statement_ok = d.statement.as_deref().is_some_and(|s| statements.iter().any(|id| id == s));
-            version_ok && (scenario_ok || statement_ok)
+            // Both given: the entry is about that scenario's failure of that statement.
+            let matches = match (&d.scenario, &d.statement) {
+                (Some(_), Some(_)) => scenario_ok && statement_ok,
+                _ => scenario_ok || statement_ok,
+            };
+            version_ok && matches
         })
     }
 

@@ -15,6 +15,11 @@ impl Variables {
         self.values.insert(name.into(), value.into());
     }
 
+    /// Forget a variable (a later capture binds it afresh).
+    pub fn unset(&mut self, name: &str) {
+        self.values.remove(name);
+    }
+
     /// A variable's value.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)

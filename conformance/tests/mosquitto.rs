@@ -48,11 +48,20 @@ async fn mosquitto_passes_every_must_scenario_or_has_a_recorded_deviation() {
     let Some((_mosquitto, port)) = start_mosquitto() else { return };
     let profile = Profile::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("brokers/mosquitto.toml"))
         .expect("mosquitto profile");
-    let config = common::config(&format!("mqtt://127.0.0.1:{port}"), 1.0, profile);
+    let config = common::config(&format!("mqtt://127.0.0.1:{port}"), 1.0, profile.clone());
     let results = common::run(common::built_in(), config, Duration::from_secs(120)).await;
+    // mosquitto enforces keep alive late and irregularly (recorded in its profile): those
+    // scenarios may pass or fail from one attempt to the next, which is "inconclusive".
+    let recorded = |r: &&mqttkit_conformance::ScenarioResult| {
+        profile.deviation_for(&r.id, &r.statements, r.version).is_some()
+    };
     let bad: Vec<_> = results
         .iter()
-        .filter(|r| matches!(r.outcome.kind, OutcomeKind::Fail | OutcomeKind::Error | OutcomeKind::Inconclusive))
+        .filter(|r| match r.outcome.kind {
+            OutcomeKind::Fail | OutcomeKind::Error => true,
+            OutcomeKind::Inconclusive => !recorded(r),
+            _ => false,
+        })
         .collect();
     assert!(bad.is_empty(), "{}", common::summary(&results));
     assert!(

@@ -1,6 +1,7 @@
-//! The `mqttkit` command line: one module per subcommand (`pub`, `sub`), sharing the
+//! The `mqttkit` command line: one module per subcommand (`pub`, `sub`, `bench`), sharing the
 //! connection options ([`connection`]), `-D` properties ([`properties`]) and exit codes.
 
+mod bench;
 mod connection;
 mod format;
 mod properties;
@@ -37,6 +38,8 @@ enum Command {
     Pub(publish::PubArgs),
     /// Subscribe and print messages (like mosquitto_sub).
     Sub(subscribe::SubArgs),
+    /// Load a broker with many connections and measure it (conn, pub, sub, p2p, fan-out, fan-in).
+    Bench(bench::BenchArgs),
 }
 
 /// How the program ends: a status and, for failures, what to print.
@@ -120,6 +123,11 @@ pub fn main() -> ExitCode {
         Command::Sub(args) => {
             let quiet = args.conn.quiet;
             (runtime.block_on(subscribe::run(args)), quiet)
+        }
+        // Its own runtime: one thread or `--threads`.
+        Command::Bench(args) => {
+            let quiet = args.quiet();
+            (bench::run(args), quiet)
         }
     };
     // A blocking read of stdin (pub -l) may still be waiting: do not wait for it.

@@ -44,6 +44,7 @@ Examples:
       --report json=report.json --report junit=junit.xml --report md=report.md --report html=report.html
   mqttkit-conformance --list --only qos                 list the scenarios tagged qos
   mqttkit-conformance --coverage                        which statements the scenarios cover
+  mqttkit-conformance client [DRIVER]                   check a client library instead (client --help)
 
 Exit status: 0 something was checked and no MUST scenario failed; 1 a MUST scenario failed;
 2 bad arguments, scenario files or a selector that matches nothing; 3 broker unreachable or
@@ -167,7 +168,14 @@ fn usage(message: impl std::fmt::Display) -> i32 {
 
 /// Run the command line; returns the exit status.
 pub async fn main_with(args: Args) -> i32 {
-    // Ctrl-C: the first ends the run with a partial report, the second aborts.
+    interruptible(|cancel| run_command(args, cancel)).await
+}
+
+/// Run `command` with Ctrl-C handling: the first ends the run with a partial report (the
+/// token is cancelled), the second aborts.
+pub(crate) async fn interruptible<F: std::future::Future<Output = i32>>(
+    command: impl FnOnce(tokio_util::sync::CancellationToken) -> F,
+) -> i32 {
     let cancel = tokio_util::sync::CancellationToken::new();
     let interrupt = {
         let cancel = cancel.clone();
@@ -181,7 +189,7 @@ pub async fn main_with(args: Args) -> i32 {
             }
         })
     };
-    let status = run_command(args, cancel).await;
+    let status = command(cancel).await;
     interrupt.abort();
     status
 }
@@ -344,7 +352,7 @@ async fn run_command(args: Args, cancel: tokio_util::sync::CancellationToken) ->
     status
 }
 
-fn runner_name() -> String {
+pub(crate) fn runner_name() -> String {
     format!("mqttkit-conformance {}", env!("CARGO_PKG_VERSION"))
 }
 
@@ -393,7 +401,7 @@ async fn run_selected(
         }
     }
     let runs: u64 = selected.iter().map(|s| s.versions.iter().filter(|v| runnable.contains(v)).count() as u64).sum();
-    let bar = progress_bar(args, runs);
+    let bar = progress_bar(args.no_progress, runs);
     let hooks = Hooks {
         progress: Some(progress_printer(bar.clone(), args.verbose, args.confirm > 0)),
         cancel,
@@ -408,8 +416,8 @@ async fn run_selected(
     output
 }
 
-fn progress_bar(args: &Args, runs: u64) -> Option<ProgressBar> {
-    if args.no_progress || !console::Term::stderr().is_term() {
+pub(crate) fn progress_bar(no_progress: bool, runs: u64) -> Option<ProgressBar> {
+    if no_progress || !console::Term::stderr().is_term() {
         return None;
     }
     let bar = ProgressBar::new(runs);
@@ -422,7 +430,7 @@ fn progress_bar(args: &Args, runs: u64) -> Option<ProgressBar> {
 
 /// One line per result that is not a pass or skip, as it comes (a failure once it is
 /// confirmed); the bar counts the rest.
-fn progress_printer(bar: Option<ProgressBar>, verbose: bool, confirming: bool) -> engine::ProgressFn {
+pub(crate) fn progress_printer(bar: Option<ProgressBar>, verbose: bool, confirming: bool) -> engine::ProgressFn {
     Arc::new(move |result: &ScenarioResult| {
         let unconfirmed = confirming && result.outcome.kind == OutcomeKind::Fail && result.attempts.is_empty();
         let line = (!matches!(result.outcome.kind, OutcomeKind::Pass | OutcomeKind::Skip) && !unconfirmed)

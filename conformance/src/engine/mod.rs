@@ -396,7 +396,7 @@ async fn confirm_failures(context: &RunContext, results: &mut [ScenarioResult]) 
 }
 
 /// The verdict over all attempts: a failure only if every attempt failed.
-fn conclude(result: &mut ScenarioResult, attempts: Vec<Attempt>) {
+pub(crate) fn conclude(result: &mut ScenarioResult, attempts: Vec<Attempt>) {
     let failed = attempts.iter().filter(|a| a.outcome.kind == OutcomeKind::Fail).count();
     let total = attempts.len();
     if failed < total {
@@ -438,7 +438,7 @@ pub fn skipped(scenario: &Scenario, version: Version, outcome: Outcome) -> Scena
     result_of(scenario, version, outcome, Duration::ZERO, Vec::new())
 }
 
-fn result_of(
+pub(crate) fn result_of(
     scenario: &Scenario,
     version: Version,
     outcome: Outcome,

@@ -1,7 +1,7 @@
 //! Scenarios: the data model, the TOML parser (errors carry file:line) and loading of the
 //! built-in and user scenario directories.
 
-mod parse;
+pub(crate) mod parse;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -348,7 +348,7 @@ pub fn built_in() -> Result<Vec<Scenario>, Vec<LoadError>> {
     parse_all(files.into_iter().map(|(path, text)| (format!("scenarios/{path}"), text)))
 }
 
-fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(String, String)>) {
+pub(crate) fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(String, String)>) {
     for file in dir.files() {
         if file.path().extension().is_some_and(|e| e == "toml") {
             let text = file.contents_utf8().unwrap_or_default().to_owned();
@@ -362,6 +362,11 @@ fn collect_embedded(dir: &Dir<'static>, out: &mut Vec<(String, String)>) {
 
 /// The scenarios in a directory tree (`*.toml`).
 pub fn from_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
+    parse_all(read_tree(dir)?.into_iter())
+}
+
+/// Every `*.toml` file under `dir`, as (path, text), sorted by path.
+pub(crate) fn read_tree(dir: &Path) -> Result<Vec<(String, String)>, Vec<LoadError>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     walk(dir, &mut files, &mut errors);
@@ -376,10 +381,7 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<LoadError>> {
             Err(e) => errors.push(LoadError { file: path.display().to_string(), line: 0, message: e.to_string() }),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    parse_all(texts.into_iter())
+    if errors.is_empty() { Ok(texts) } else { Err(errors) }
 }
 
 fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>, errors: &mut Vec<LoadError>) {

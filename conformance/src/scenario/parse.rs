@@ -44,6 +44,23 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Parse one scenario file.
 pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<LoadError>> {
+    let mut parser = StepParser::default();
+    let (mut scenario, steps) =
+        parse_document(file, text, |table, line, versions| parser.parse_step(table, line, versions))?;
+    scenario.steps = steps.into_iter().flatten().collect();
+    Ok(scenario)
+}
+
+/// Parse a scenario file's header (id, title, level, versions, statements, tags, requires)
+/// and hand each `[[step]]` table, with its line and the scenario's versions, to
+/// `parse_step`. The returned scenario has no steps: they come back beside it, so another
+/// step vocabulary (the server role's, in `crate::clients`) shares the header rules and
+/// the file:line errors.
+pub(crate) fn parse_document<S>(
+    file: &str,
+    text: &str,
+    mut parse_step: impl FnMut(&toml::Table, usize, &[Version]) -> Result<S, String>,
+) -> Result<(Scenario, Vec<S>), Vec<LoadError>> {
     let error = |line: usize, message: String| LoadError { file: file.to_owned(), line, message };
     let doc: ScenarioDoc = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |span| line_of(text, span.start));
@@ -98,22 +115,21 @@ pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<LoadError>
             errors.push(error(statements_line, format!("no statement ids for version {v} (add `\"{v}\" = [...]`)")));
         }
     }
-    let mut parser = StepParser::default();
     let mut steps = Vec::new();
     if doc.step.get_ref().is_empty() {
         errors.push(error(line_of(text, doc.step.span().start), "a scenario needs at least one [[step]]".into()));
     }
     for spanned in doc.step.get_ref() {
         let line = line_of(text, spanned.span().start);
-        match parser.parse_step(spanned.get_ref(), line, &versions) {
-            Ok(mut new_steps) => steps.append(&mut new_steps),
+        match parse_step(spanned.get_ref(), line, &versions) {
+            Ok(step) => steps.push(step),
             Err(message) => errors.push(error(line, message)),
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Scenario {
+    let scenario = Scenario {
         id,
         title: doc.title,
         description: doc.description,
@@ -122,29 +138,30 @@ pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<LoadError>
         statements,
         tags: doc.tags,
         requires: doc.requires,
-        steps,
+        steps: Vec::new(),
         source: file.to_owned(),
-    })
+    };
+    Ok((scenario, steps))
 }
 
 /// Reads a table's keys, remembering which were used so leftovers can be refused.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     table: &'a toml::Table,
     used: BTreeSet<&'a str>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(table: &'a toml::Table) -> Self {
+    pub(crate) fn new(table: &'a toml::Table) -> Self {
         Self { table, used: BTreeSet::new() }
     }
 
-    fn get(&mut self, key: &'a str) -> Option<&'a toml::Value> {
+    pub(crate) fn get(&mut self, key: &'a str) -> Option<&'a toml::Value> {
         let value = self.table.get(key)?;
         self.used.insert(key);
         Some(value)
     }
 
-    fn string(&mut self, key: &'a str) -> Result<Option<String>, String> {
+    pub(crate) fn string(&mut self, key: &'a str) -> Result<Option<String>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
@@ -152,7 +169,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn boolean(&mut self, key: &'a str, default: bool) -> Result<bool, String> {
+    pub(crate) fn boolean(&mut self, key: &'a str, default: bool) -> Result<bool, String> {
         match self.get(key) {
             None => Ok(default),
             Some(toml::Value::Boolean(b)) => Ok(*b),
@@ -160,7 +177,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn integer(&mut self, key: &'a str, max: u64) -> Result<Option<u64>, String> {
+    pub(crate) fn integer(&mut self, key: &'a str, max: u64) -> Result<Option<u64>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(toml::Value::Integer(i)) => match u64::try_from(*i) {
@@ -171,14 +188,14 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn int_spec(&mut self, key: &'a str) -> Result<Option<IntSpec>, String> {
+    pub(crate) fn int_spec(&mut self, key: &'a str) -> Result<Option<IntSpec>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(value) => int_spec(value).map(Some).map_err(|e| format!("`{key}`: {e}")),
         }
     }
 
-    fn seconds(&mut self, key: &'a str, default: f64) -> Result<f64, String> {
+    pub(crate) fn seconds(&mut self, key: &'a str, default: f64) -> Result<f64, String> {
         let value = match self.get(key) {
             None => return Ok(default),
             Some(toml::Value::Integer(i)) => *i as f64,
@@ -192,7 +209,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn finish(self, what: &str) -> Result<(), String> {
+    pub(crate) fn finish(self, what: &str) -> Result<(), String> {
         let unknown: Vec<&str> = self.table.keys().map(String::as_str).filter(|k| !self.used.contains(k)).collect();
         if unknown.is_empty() {
             Ok(())
@@ -205,7 +222,25 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn int_spec(value: &toml::Value) -> Result<IntSpec, String> {
+/// A step's `versions = ["5.0"]`: the versions (of the scenario's) it applies to.
+pub(crate) fn step_versions(fields: &mut Fields<'_>, versions: &[Version]) -> Result<Option<Vec<Version>>, String> {
+    match fields.get("versions") {
+        None => Ok(None),
+        Some(toml::Value::Array(items)) => {
+            let parsed: Vec<Version> = items
+                .iter()
+                .map(|v| v.as_str().ok_or("`versions` entries must be strings".to_owned())?.parse::<Version>())
+                .collect::<Result<_, _>>()?;
+            if let Some(v) = parsed.iter().find(|v| !versions.contains(v)) {
+                return Err(format!("step restricted to {v}, which the scenario does not run under"));
+            }
+            Ok(Some(parsed))
+        }
+        Some(_) => Err("`versions` must be a list like [\"5.0\"]".into()),
+    }
+}
+
+pub(crate) fn int_spec(value: &toml::Value) -> Result<IntSpec, String> {
     match value {
         toml::Value::Integer(i) => u64::try_from(*i).map(IntSpec::Literal).map_err(|_| format!("{i} is negative")),
         toml::Value::String(s) => Ok(IntSpec::Template(s.clone())),
@@ -213,7 +248,7 @@ fn int_spec(value: &toml::Value) -> Result<IntSpec, String> {
     }
 }
 
-fn payload(fields: &mut Fields<'_>) -> Result<BytesSpec, String> {
+pub(crate) fn payload(fields: &mut Fields<'_>) -> Result<BytesSpec, String> {
     let text = fields.string("payload")?;
     let hex = fields.string("payload_hex")?;
     let size = fields.integer("payload_size", 268_435_455)?;
@@ -226,7 +261,7 @@ fn payload(fields: &mut Fields<'_>) -> Result<BytesSpec, String> {
     }
 }
 
-fn property_specs(value: Option<&toml::Value>) -> Result<Vec<PropertySpec>, String> {
+pub(crate) fn property_specs(value: Option<&toml::Value>) -> Result<Vec<PropertySpec>, String> {
     let Some(value) = value else { return Ok(Vec::new()) };
     let toml::Value::Table(table) = value else {
         return Err("`properties` must be a table, e.g. { message_expiry_interval = 10 }".into());
@@ -319,7 +354,7 @@ fn single_pattern(value: &toml::Value) -> Result<PacketPattern, String> {
 
 /// Turns step tables into steps, assigning packet ids per client.
 #[derive(Default)]
-struct StepParser {
+pub(crate) struct StepParser {
     next_packet_id: HashMap<String, u64>,
 }
 
@@ -354,20 +389,7 @@ impl StepParser {
             many => return Err(format!("a step has one action, this one has {}", many.join(" and "))),
         };
         let mut fields = Fields::new(table);
-        let step_versions = match fields.get("versions") {
-            None => None,
-            Some(toml::Value::Array(items)) => {
-                let parsed: Vec<Version> = items
-                    .iter()
-                    .map(|v| v.as_str().ok_or("`versions` entries must be strings".to_owned())?.parse::<Version>())
-                    .collect::<Result<_, _>>()?;
-                if let Some(v) = parsed.iter().find(|v| !versions.contains(v)) {
-                    return Err(format!("step restricted to {v}, which the scenario does not run under"));
-                }
-                Some(parsed)
-            }
-            Some(_) => return Err("`versions` must be a list like [\"5.0\"]".into()),
-        };
+        let step_versions = step_versions(&mut fields, versions)?;
         let note = fields.string("note")?;
         let target = match fields.get(action_name) {
             Some(toml::Value::String(s)) => Some(s.clone()),
@@ -450,7 +472,9 @@ impl StepParser {
         Ok(steps)
     }
 
-    fn outgoing(&mut self, client: &str, table: &toml::Table) -> Result<OutgoingPacket, String> {
+    /// A typed packet from `{ type = "PUBLISH", .. }` (packet ids left out are assigned
+    /// per `client` from 1000 upwards).
+    pub(crate) fn outgoing(&mut self, client: &str, table: &toml::Table) -> Result<OutgoingPacket, String> {
         let mut fields = Fields::new(table);
         let kind = fields.string("type")?.ok_or("a packet needs `type`")?.to_ascii_uppercase();
         let packet = match kind.as_str() {
@@ -672,7 +696,7 @@ fn check_client_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn string_list(value: Option<&toml::Value>) -> Result<Vec<String>, String> {
+pub(crate) fn string_list(value: Option<&toml::Value>) -> Result<Vec<String>, String> {
     match value {
         Some(toml::Value::Array(items)) if !items.is_empty() => items
             .iter()
@@ -683,7 +707,7 @@ fn string_list(value: Option<&toml::Value>) -> Result<Vec<String>, String> {
     }
 }
 
-fn filter_specs(value: Option<&toml::Value>, default_qos: u8) -> Result<Vec<FilterSpec>, String> {
+pub(crate) fn filter_specs(value: Option<&toml::Value>, default_qos: u8) -> Result<Vec<FilterSpec>, String> {
     let items = match value {
         Some(toml::Value::Array(items)) if !items.is_empty() => items.clone(),
         Some(single @ (toml::Value::String(_) | toml::Value::Table(_))) => vec![single.clone()],
@@ -714,7 +738,7 @@ fn filter_specs(value: Option<&toml::Value>, default_qos: u8) -> Result<Vec<Filt
         .collect()
 }
 
-fn connect_spec(fields: &mut Fields<'_>) -> Result<ConnectSpec, String> {
+pub(crate) fn connect_spec(fields: &mut Fields<'_>) -> Result<ConnectSpec, String> {
     let defaults = ConnectSpec::default();
     let will = match fields.get("will") {
         None => None,
