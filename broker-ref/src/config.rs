@@ -21,7 +21,10 @@ pub struct Config {
     pub max_packet_size: u32,
     /// Our Receive Maximum: QoS 2 PUBLISH packets a client may have unreleased at once.
     pub receive_maximum: u16,
-    /// Outgoing QoS 1/2 window for clients that do not send a Receive Maximum (3.1.1).
+    /// Outgoing QoS 1/2 window of 3.1 / 3.1.1 clients, which have no Receive Maximum
+    /// (default 65,535, like a 5.0 client that sends none, whose window the standard sets
+    /// to 65,535). What waits for the socket is bounded by `max_outbound_bytes`; a small
+    /// window makes a subscriber wait for its acknowledgements' round trip.
     pub max_inflight: u16,
     /// Messages queued per session (offline, or online beyond the in-flight window).
     /// When full, newly arriving messages for that session are dropped (drop-newest).
@@ -50,9 +53,13 @@ pub struct Config {
     pub response_information: String,
     /// Interval of the `$SYS` publications in seconds (0 disables them).
     pub sys_interval_secs: u64,
-    /// Bounded queue of packets waiting to be written to one socket; a client that lets it
-    /// fill up is disconnected as a slow consumer.
-    pub outbound_queue: usize,
+    /// Bytes waiting to be written to one connection above which it is "full": new QoS 0
+    /// messages for it are dropped (and counted), QoS 1/2 messages wait in its session
+    /// queue, and the broker stops reading from it until it drains.
+    pub max_outbound_bytes: usize,
+    /// Seconds a connection with bytes waiting may accept none before it is closed as a
+    /// slow consumer (a client that keeps reading, however slowly, is never closed).
+    pub write_timeout_secs: u64,
     /// Allow clients without a user name (only relevant with a password file).
     pub allow_anonymous: bool,
     /// Optional password file: one `user:password` per line, `#` comments.
@@ -81,7 +88,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_packet_size: 1024 * 1024,
             receive_maximum: 100,
-            max_inflight: 20,
+            max_inflight: u16::MAX,
             max_queued_messages: 1000,
             max_topic_length: 1024,
             max_topic_levels: 32,
@@ -93,7 +100,8 @@ impl Default for Config {
             max_session_expiry_secs: u32::MAX,
             response_information: "response/".into(),
             sys_interval_secs: 10,
-            outbound_queue: 1024,
+            max_outbound_bytes: 1024 * 1024,
+            write_timeout_secs: 30,
             allow_anonymous: true,
             password_file: None,
             users: BTreeMap::new(),
@@ -147,6 +155,10 @@ impl Config {
 
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    pub(crate) fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs.max(1))
     }
 
     /// The decoder limit: at least the smallest useful packet.

@@ -4,8 +4,9 @@
 //!
 //! * [`core`]: a sans-IO, deterministic protocol state machine (no sockets, no clock:
 //!   every call takes `now`), in the style of `quinn-proto`.
-//! * [`net`]: a tokio front end: a listener, one task per connection with a bounded
-//!   outbound queue, and one actor task that owns the core.
+//! * [`net`]: a tokio front end on one thread: a task per connection reads into a
+//!   shared buffer, hands the bytes to the core and writes what the core queued with
+//!   vectored writes.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -21,8 +22,13 @@
 
 pub mod config;
 pub mod core;
+#[cfg(any(test, feature = "_test-support"))]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod net;
+#[cfg(any(test, feature = "_test-support"))]
+#[doc(hidden)]
+pub mod testing;
 
 pub use crate::config::Config;
 pub use crate::net::{Broker, BrokerHandle};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mqttkit_broker::{Broker, Config};
+use mqttkit_broker::{Config, net};
 use tracing::{error, info};
 
 /// The mqttkit reference MQTT broker (3.1, 3.1.1 and 5.0).
@@ -42,29 +42,25 @@ fn main() -> ExitCode {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
+    // The broker runs on this thread (one thread, see `net`).
+    let listener = match net::bind(&config.listen) {
+        Ok(listener) => listener,
         Err(e) => {
-            error!("cannot start the runtime: {e}");
+            error!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(async move {
-        let broker = match Broker::start(config).await {
-            Ok(broker) => broker,
-            Err(e) => {
-                error!("cannot start the broker: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let shutdown = async {
         wait_for_signal().await;
         info!("signal received, shutting down");
-        broker.shutdown().await;
-        ExitCode::SUCCESS
-    });
-    // The broker has already flushed and closed every connection.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    code
+    };
+    match net::serve(listener, config, shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("cannot run the broker: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use mqttkit_codec::{
     PacketId, Properties, Property, PropertyContext, ProtocolVersion, Publish, PublishQoS, QoS, TopicName,
 };
@@ -71,44 +71,78 @@ pub struct Delivery {
     pub sub_ids: Vec<u32>,
 }
 
-/// Encode a PUBLISH for `version`, with the remaining expiry time and the subscription
-/// identifiers. `None` if the topic or properties cannot be encoded (never expected).
-pub fn encode_publish(
+/// The PUBLISH of `delivery` for `version`, with the remaining expiry time and the
+/// subscription identifiers; its properties are written to `props` (empty — and not
+/// allocated — when there are none). `None` if the topic or properties are unusable
+/// (never expected).
+pub fn publish_packet<'a>(
     version: ProtocolVersion,
-    delivery: &Delivery,
+    delivery: &'a Delivery,
     packet_id: Option<PacketId>,
     dup: bool,
     now: Instant,
-) -> Option<Bytes> {
+    props: &'a mut Vec<u8>,
+) -> Option<Publish<'a>> {
     let msg = &delivery.msg;
     let qos = match (delivery.qos, packet_id) {
         (QoS::AtMostOnce, _) | (_, None) => PublishQoS::AtMostOnce,
         (qos, Some(id)) => PublishQoS::new(qos, id),
     };
-    let mut raw = Vec::new();
     if version.is_v5() {
-        raw.extend_from_slice(&msg.props);
+        props.extend_from_slice(&msg.props);
         if let Some(at) = msg.expires_at {
             // "The PUBLISH packet sent to a Client by the Server MUST contain a Message
             // Expiry Interval set to the received value minus the time that the message
             // has been waiting in the Server" [MQTT-3.3.2-6].
             let remaining = at.saturating_duration_since(now).as_secs_f64().ceil();
             let secs = if remaining >= f64::from(u32::MAX) { u32::MAX } else { remaining as u32 };
-            Property::MessageExpiryInterval(secs.max(1)).encode(&mut raw);
+            Property::MessageExpiryInterval(secs.max(1)).encode(props);
         }
         for id in &delivery.sub_ids {
-            Property::SubscriptionIdentifier(*id).encode(&mut raw);
+            Property::SubscriptionIdentifier(*id).encode(props);
         }
     }
-    let properties = Properties::parse(&raw, PropertyContext::Publish).ok()?;
+    let properties = Properties::parse(props, PropertyContext::Publish).ok()?;
     let topic = TopicName::new(&msg.topic).ok()?;
     let mut publish = Publish::new(topic, qos, &msg.payload);
     // "The DUP flag MUST be set to 0 for all QoS 0 messages" [MQTT-3.3.1-2].
     publish.dup = dup && qos != PublishQoS::AtMostOnce;
     publish.retain = delivery.retain;
     publish.properties = properties;
-    let packet = mqttkit_codec::Packet::Publish(publish);
-    let mut buf = BytesMut::with_capacity(packet.encoded_len(version));
-    packet.encode(version, &mut buf).ok()?;
-    Some(buf.freeze())
+    Some(publish)
+}
+
+/// Whether the PUBLISH of `delivery` is the same bytes for every QoS 0 subscriber of a
+/// version (no subscription identifiers, no expiry to count down), so it can be encoded
+/// once and shared.
+pub fn shareable(delivery: &Delivery) -> bool {
+    delivery.qos == QoS::AtMostOnce && delivery.sub_ids.is_empty() && delivery.msg.expires_at.is_none()
+}
+
+/// QoS 0 PUBLISH packets of one message encoded once for all its subscribers, by (5.0,
+/// RETAIN).
+#[derive(Debug, Default)]
+pub struct SharedEncodings {
+    msg: Option<Arc<Message>>,
+    packets: [Option<Bytes>; 4],
+}
+
+impl SharedEncodings {
+    /// The encoding of `msg` for `version` and `retain`, made with `encode` the first time.
+    pub fn get_or_encode(
+        &mut self,
+        msg: &Arc<Message>,
+        version: ProtocolVersion,
+        retain: bool,
+        encode: impl FnOnce() -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        if !self.msg.as_ref().is_some_and(|m| Arc::ptr_eq(m, msg)) {
+            *self = Self { msg: Some(msg.clone()), packets: Default::default() };
+        }
+        let slot = self.packets.get_mut(usize::from(version.is_v5()) * 2 + usize::from(retain))?;
+        if slot.is_none() {
+            *slot = encode();
+        }
+        slot.clone()
+    }
 }

@@ -1,31 +1,41 @@
-//! The tokio front end: accept loop, per-connection tasks, and the actor that owns the
-//! [`Core`]. A connection whose bounded outbound queue fills up is disconnected as a slow
-//! consumer, so one misbehaving client never stalls the others.
+//! The tokio front end: one thread, a current-thread runtime, and no channels.
+//!
+//! Every task of the broker runs on one thread and shares the [`Core`] (a `RefCell`,
+//! never borrowed across an `.await`). Connections have no task each: one driver task
+//! polls the connections whose sockets became ready (each registers its own small waker).
+//! A connection is read into one scratch buffer shared by all, the bytes go to the core,
+//! and what the core queued for any connection is written at once, with one vectored
+//! write per connection (so a read that carries many messages gives one write per
+//! subscriber). Only a connection whose socket does not take everything waits until it is
+//! writable; the core drops QoS 0 messages for it while its queue is full, keeps QoS 1/2
+//! in its session, stops reading from it, and closes it only if it accepts nothing for
+//! the write timeout.
+//!
+//! An idle connection costs its socket, a small [`connection::Io`] and a waker, and the
+//! core's state: no task, no read or write buffer while nothing is in flight.
+//!
+//! [`Broker::start`] runs all this on a thread of its own and returns a handle;
+//! [`serve`] runs it on the calling thread (the binary does that).
 
-use std::collections::BTreeMap;
+mod connection;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+
+use self::connection::{Io, ReadyQueue};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::core::{ConnId, Core, Output};
-
-/// Events from the I/O tasks to the core actor.
-#[derive(Debug)]
-enum Event {
-    Opened { id: ConnId, peer: SocketAddr, out: mpsc::Sender<Bytes>, cancel: CancellationToken },
-    Data(ConnId, Bytes),
-    Closed(ConnId),
-}
 
 /// Starts brokers.
 #[derive(Debug, Clone, Copy)]
@@ -36,27 +46,36 @@ pub struct Broker;
 pub struct BrokerHandle {
     local_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
-    actor: Option<JoinHandle<()>>,
+    stopped: Option<oneshot::Receiver<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
-
-struct Writer {
-    out: mpsc::Sender<Bytes>,
-    cancel: CancellationToken,
-}
-
-const EVENT_QUEUE: usize = 1024;
-const READ_CHUNK: usize = 8 * 1024;
 
 impl Broker {
-    /// Bind `config.listen` (use port 0 for an ephemeral port) and start serving.
+    /// Bind `config.listen` (use port 0 for an ephemeral port) and start serving on a
+    /// thread of its own.
     pub async fn start(config: Config) -> io::Result<BrokerHandle> {
-        let listener = TcpListener::bind(&config.listen).await?;
+        let listener = bind(&config.listen)?;
         let local_addr = listener.local_addr()?;
-        info!(%local_addr, "mqttkit-broker listening");
-        let (shutdown_tx, shutdown_rx) = oneshot::channel();
-        let actor = tokio::spawn(run(listener, config, shutdown_rx));
-        Ok(BrokerHandle { local_addr, shutdown: Some(shutdown_tx), actor: Some(actor) })
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (stopped_tx, stopped_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new().name("mqttkit-broker".into()).spawn(move || {
+            if let Err(e) = serve(listener, config, async {
+                let _ = shutdown_rx.await;
+            }) {
+                warn!(error = %e, "broker stopped with an error");
+            }
+            let _ = stopped_tx.send(());
+        })?;
+        Ok(BrokerHandle { local_addr, shutdown: Some(shutdown_tx), stopped: Some(stopped_rx), thread: Some(thread) })
     }
+}
+
+/// Bind a listening socket for [`serve`], naming the address in the error.
+pub fn bind(address: &str) -> io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(address)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 impl BrokerHandle {
@@ -65,14 +84,18 @@ impl BrokerHandle {
         self.local_addr
     }
 
-    /// Disconnect every client (5.0: DISCONNECT 0x8B), stop listening and wait for the
-    /// connection tasks to finish.
+    /// Disconnect every client (5.0: DISCONNECT 0x8B), stop listening and wait until the
+    /// connections are closed.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(actor) = self.actor.take() {
-            let _ = actor.await;
+        if let Some(stopped) = self.stopped.take() {
+            let _ = stopped.await;
+        }
+        if let Some(thread) = self.thread.take() {
+            // It has stopped: joining does not block.
+            let _ = thread.join();
         }
     }
 }
@@ -85,113 +108,88 @@ impl Drop for BrokerHandle {
     }
 }
 
-async fn run(listener: TcpListener, config: Config, mut shutdown: oneshot::Receiver<()>) {
-    let outbound_queue = config.outbound_queue.max(1);
-    let mut core = Core::new(config, Instant::now());
-    let (events_tx, mut events) = mpsc::channel::<Event>(EVENT_QUEUE);
-    let tracker = TaskTracker::new();
-    let stop_accept = CancellationToken::new();
-    tracker.spawn(accept_loop(listener, events_tx, tracker.clone(), stop_accept.clone(), outbound_queue));
-    let mut writers: BTreeMap<ConnId, Writer> = BTreeMap::new();
-    loop {
-        let deadline = core.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                None => std::future::pending().await,
-            }
-        };
-        // Timers run even when events never stop arriving.
-        if deadline.is_some_and(|at| at <= Instant::now()) {
-            core.handle_timeout(Instant::now());
-            dispatch(&mut core, &mut writers);
-            continue;
+/// Serve on the calling thread until `shutdown` completes, then disconnect every client
+/// and return once the connections are closed.
+pub fn serve(listener: std::net::TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, run(listener, config, shutdown))
+}
+
+/// What the tasks of one broker share.
+struct Shared {
+    core: RefCell<Core>,
+    /// The open connections' I/O.
+    conns: RefCell<HashMap<ConnId, Rc<Io>>>,
+    /// Connections woken by their sockets, for the driver.
+    ready: Arc<ReadyQueue>,
+    /// The read buffer of every connection (one read is handled before the next).
+    scratch: RefCell<Box<[u8]>>,
+    /// The deadline the timer task sleeps until; it is woken when the core's next one is
+    /// earlier.
+    timer_at: Cell<Option<Instant>>,
+    timer: Notify,
+    /// Closed connections still flushing, and a signal when none is left open.
+    closing: Cell<usize>,
+    all_closed: Notify,
+}
+
+impl Shared {
+    fn maybe_all_closed(&self) {
+        if self.closing.get() == 0 && self.conns.borrow().is_empty() {
+            self.all_closed.notify_waiters();
         }
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            event = events.recv() => match event {
-                Some(Event::Opened { id, peer, out, cancel }) => {
-                    debug!(?id, %peer, "connection opened");
-                    writers.insert(id, Writer { out, cancel });
-                    core.connection_opened(id, peer, Instant::now());
-                }
-                Some(Event::Data(id, bytes)) => core.handle_bytes(id, &bytes, Instant::now()),
-                Some(Event::Closed(id)) => {
-                    debug!(?id, "connection closed by peer");
-                    writers.remove(&id);
-                    core.connection_closed(id, Instant::now());
-                }
-                None => break,
-            },
-            () = sleep => core.handle_timeout(Instant::now()),
-        }
-        dispatch(&mut core, &mut writers);
+    }
+}
+
+/// The size of the shared read buffer.
+const SCRATCH: usize = 64 * 1024;
+/// How long a closing connection may take to flush what was queued for it.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+/// Slices per vectored write.
+const MAX_SLICES: usize = 64;
+
+async fn run(listener: std::net::TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    info!(local_addr = %listener.local_addr()?, "mqttkit-broker listening");
+    let shared = Rc::new(Shared {
+        core: RefCell::new(Core::new(config, Instant::now())),
+        conns: RefCell::new(HashMap::new()),
+        ready: Arc::new(ReadyQueue::default()),
+        scratch: RefCell::new(vec![0; SCRATCH].into_boxed_slice()),
+        timer_at: Cell::new(None),
+        timer: Notify::new(),
+        closing: Cell::new(0),
+        all_closed: Notify::new(),
+    });
+    let timers = tokio::task::spawn_local(run_timers(shared.clone()));
+    let driver = tokio::task::spawn_local(connection::drive(shared.clone()));
+    tokio::select! {
+        () = accept_loop(&shared, listener) => {}
+        () = shutdown => {}
     }
     info!("shutting down");
-    stop_accept.cancel();
-    core.shutdown(Instant::now());
-    dispatch(&mut core, &mut writers);
-    writers.clear();
-    tracker.close();
-    // Keep draining events so connection tasks never block on a full event queue.
-    let wait = tracker.wait();
-    tokio::pin!(wait);
-    let deadline = tokio::time::sleep(Duration::from_secs(5));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            () = &mut wait => break,
-            () = &mut deadline => { warn!("connection tasks did not finish in time"); break }
-            event = events.recv() => if event.is_none() { wait.as_mut().await; break },
-        }
+    let wait = shared.all_closed.notified();
+    shared.core.borrow_mut().shutdown(Instant::now());
+    flush(&shared);
+    if (shared.closing.get() > 0 || !shared.conns.borrow().is_empty())
+        && tokio::time::timeout(Duration::from_secs(5), wait).await.is_err()
+    {
+        warn!(open = shared.conns.borrow().len(), "connections did not close in time");
     }
+    timers.abort();
+    driver.abort();
     info!("stopped");
+    Ok(())
 }
 
-/// Hand the core's output to the connection tasks.
-fn dispatch(core: &mut Core, writers: &mut BTreeMap<ConnId, Writer>) {
-    while let Some(output) = core.poll_output() {
-        match output {
-            Output::Send(id, bytes) => {
-                let Some(writer) = writers.get(&id) else { continue };
-                match writer.out.try_send(bytes) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        warn!(?id, "outbound queue full: disconnecting slow consumer");
-                        if let Some(w) = writers.remove(&id) {
-                            w.cancel.cancel();
-                        }
-                        core.disconnect_slow_consumer(id, Instant::now());
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
-                }
-            }
-            Output::Close(id, reason) => {
-                debug!(?id, ?reason, "closing connection");
-                // Dropping the sender lets the task flush what is queued, then close.
-                writers.remove(&id);
-            }
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    events: mpsc::Sender<Event>,
-    tracker: TaskTracker,
-    stop: CancellationToken,
-    outbound_queue: usize,
-) {
+async fn accept_loop(shared: &Rc<Shared>, listener: TcpListener) {
     let mut next_id: u64 = 0;
     loop {
-        let accepted = tokio::select! {
-            () = stop.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
+        let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
             Err(e) => {
+                // Out of file descriptors or the like: wait rather than spin.
                 warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -200,85 +198,114 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         next_id = next_id.wrapping_add(1);
         let id = ConnId(next_id);
-        let (out_tx, out_rx) = mpsc::channel(outbound_queue);
-        let cancel = CancellationToken::new();
-        let opened = Event::Opened { id, peer, out: out_tx, cancel: cancel.clone() };
-        if events.send(opened).await.is_err() {
-            return;
-        }
-        tracker.spawn(connection(id, stream, events.clone(), out_rx, cancel));
+        let (reader, writer) = stream.into_split();
+        let io = Rc::new(Io::new(id, reader, writer, &shared.ready));
+        shared.conns.borrow_mut().insert(id, io.clone());
+        debug!(?id, %peer, "connection opened");
+        shared.core.borrow_mut().connection_opened(id, peer, Instant::now());
+        flush(shared);
+        // The first poll registers the connection for readiness.
+        io.wake();
     }
 }
 
-async fn connection(
-    id: ConnId,
-    stream: TcpStream,
-    events: mpsc::Sender<Event>,
-    mut out: mpsc::Receiver<Bytes>,
-    cancel: CancellationToken,
-) {
-    let (mut rd, mut wr) = stream.into_split();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut reading = true;
-    let mut reported_closed = false;
+/// Carry out what the core asked for: write to every connection that has bytes waiting
+/// (one vectored write each), hand closed connections to the driver for their final
+/// flush, and wake the timer task if the next deadline moved earlier.
+fn flush(shared: &Shared) {
     loop {
-        if buf.capacity() < READ_CHUNK {
-            buf.reserve(READ_CHUNK);
-        }
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            read = rd.read_buf(&mut buf), if reading => match read {
-                Ok(0) | Err(_) => {
-                    reading = false;
-                    reported_closed = true;
-                    if events.send(Event::Closed(id)).await.is_err() {
-                        break;
-                    }
+        let output = shared.core.borrow_mut().poll_output();
+        match output {
+            None => break,
+            Some(Output::Transmit(id)) => {
+                let io = shared.conns.borrow().get(&id).cloned();
+                if let Some(io) = io
+                    && !io.blocked.get()
+                {
+                    write_now(shared, id, &io);
                 }
-                Ok(_) => {
-                    let data = buf.split().freeze();
-                    if events.send(Event::Data(id, data)).await.is_err() {
-                        break;
-                    }
+            }
+            Some(Output::Close { id, reason, unsent }) => {
+                debug!(?id, ?reason, "closing connection");
+                let io = shared.conns.borrow().get(&id).cloned();
+                if let Some(io) = io {
+                    *io.closing.borrow_mut() = Some(unsent);
+                    io.wake();
                 }
-            },
-            next = out.recv() => match next {
-                Some(bytes) => {
-                    let bytes = coalesce(bytes, &mut out);
-                    let written = tokio::select! {
-                        () = cancel.cancelled() => break,
-                        written = wr.write_all(&bytes) => written,
-                    };
-                    if written.is_err() {
-                        break;
-                    }
-                }
-                // The core closed the connection and everything queued was written.
-                None => break,
-            },
+            }
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
-    if !reported_closed {
-        let _ = events.send(Event::Closed(id)).await;
+    let next = shared.core.borrow().poll_timeout();
+    if let Some(at) = next
+        && shared.timer_at.get().is_none_or(|current| at < current)
+    {
+        shared.timer_at.set(Some(at));
+        shared.timer.notify_one();
     }
 }
 
-/// Join small queued packets into one write (fewer system calls under load).
-fn coalesce(first: Bytes, out: &mut mpsc::Receiver<Bytes>) -> Bytes {
-    const SMALL: usize = 16 * 1024;
-    if first.len() >= SMALL {
-        return first;
-    }
-    let Ok(second) = out.try_recv() else { return first };
-    let mut buf = BytesMut::with_capacity(first.len().saturating_add(second.len()));
-    buf.extend_from_slice(&first);
-    buf.extend_from_slice(&second);
-    while buf.len() < SMALL {
-        match out.try_recv() {
-            Ok(more) => buf.extend_from_slice(&more),
-            Err(_) => break,
+/// Write what the core has for `id` without waiting; what the socket does not take is
+/// written when the driver polls the connection again, once it is writable.
+fn write_now(shared: &Shared, id: ConnId, conn: &Io) {
+    let mut core = shared.core.borrow_mut();
+    loop {
+        let result = {
+            let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+            let n = core.transmit(id, &mut slices);
+            if n == 0 {
+                break;
+            }
+            let total: usize = slices[..n].iter().map(|s| s.len()).sum();
+            let writer = conn.writer.borrow();
+            let Some(w) = writer.as_ref() else { break };
+            w.try_write_vectored(&slices[..n]).map(|written| (written, total))
+        };
+        match result {
+            // Everything offered was taken: more may wait (beyond `MAX_SLICES`).
+            Ok((written, total)) if written == total => core.transmitted(id, written, Instant::now()),
+            Ok((written, _)) => {
+                // The socket buffer is full: the driver continues when it is writable.
+                core.transmitted(id, written, Instant::now());
+                conn.blocked.set(true);
+                conn.wake();
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                core.transmitted(id, 0, Instant::now());
+                conn.blocked.set(true);
+                conn.wake();
+                break;
+            }
+            Err(_) => {
+                conn.broken.set(true);
+                conn.wake();
+                break;
+            }
         }
     }
-    buf.freeze()
+    drop(core);
+    // Room was made: messages waiting for this connection may now be queued.
+    if conn.paused.get() && shared.core.borrow().wants_input(id) {
+        conn.wake();
+    }
+}
+
+/// Sleep until the core's next deadline and run it.
+async fn run_timers(shared: Rc<Shared>) {
+    loop {
+        let next = shared.core.borrow().poll_timeout();
+        shared.timer_at.set(next);
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
+                        shared.core.borrow_mut().handle_timeout(Instant::now());
+                        flush(&shared);
+                    }
+                    () = shared.timer.notified() => {}
+                }
+            }
+            None => shared.timer.notified().await,
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mqttkit_broker::{Broker, BrokerHandle, Config};
 use mqttkit_codec::{
     Connect, MqttStr, OwnedPacket, Packet, PacketId, Properties, ProtocolVersion, Publish, PublishQoS, QoS,
-    StreamDecoder, Subscribe, SubscribeFiltersBuf, SubscriptionOptions, TopicFilter, TopicName,
+    StreamDecoder, Subscribe, SubscribeFiltersBuf, SubscriptionOptions, TopicFilter, TopicName, Will,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,6 +32,31 @@ impl Client {
     pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
         let stream = TcpStream::connect(addr).await.unwrap();
         Self { stream, decoder: StreamDecoder::with_version(version), version }
+    }
+
+    /// Connect with a small receive buffer (no autotuning: a client that stops reading
+    /// fills it quickly) and a will on `will_topic`; return the CONNACK.
+    pub async fn connect_small_buffer(
+        addr: SocketAddr,
+        version: ProtocolVersion,
+        id: &str,
+        will_topic: &str,
+    ) -> (Self, OwnedPacket) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let mut c = Self { stream, decoder: StreamDecoder::with_version(version), version };
+        let mut connect = Connect::new(version, MqttStr::new(id).unwrap(), true, 30);
+        connect.will = Some(Will {
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties::EMPTY,
+            topic: TopicName::new(will_topic).unwrap(),
+            payload: b"gone",
+        });
+        c.send(&Packet::Connect(connect)).await;
+        let ack = c.recv().await.expect("CONNACK");
+        (c, ack)
     }
 
     /// Connect and return the CONNACK.

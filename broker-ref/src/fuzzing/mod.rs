@@ -1,6 +1,6 @@
 //! Fuzzing support: [`run_ops`] interprets arbitrary bytes as a sequence of operations
-//! across several clients driven into the sans-IO [`Core`], and checks invariants after
-//! every step. Used by the `broker_core` cargo-fuzz target (`fuzz/fuzz_targets/broker_core.rs`)
+//! across several clients driven into the sans-IO [`Core`](crate::core::Core) through
+//! the [`Harness`], and checks invariants after every step. Used by the `broker_core` cargo-fuzz target (`fuzz/fuzz_targets/broker_core.rs`)
 //! and replayed on stable by `tests/fuzz_broker_core.rs`.
 //!
 //! Operations: open a connection, send a CONNECT / SUBSCRIBE / UNSUBSCRIBE / PUBLISH /
@@ -9,31 +9,36 @@
 //! slow consumer, advance the simulated clock.
 //!
 //! Invariants (a violation panics, which the fuzzer reports as a crash):
-//! * every `Output::Send` is a sequence of complete packets that the codec parses in the
-//!   connection's protocol version, and nothing is sent to a connection after its `Close`;
+//! * every write is a sequence of complete packets that the codec parses in the
+//!   connection's protocol version, and nothing is sent to a connection after it was
+//!   closed (checked by the harness);
 //! * no packet larger than the client's Maximum Packet Size [MQTT-3.1.2-24];
 //! * at most Receive Maximum unacknowledged QoS 1/2 PUBLISH packets per connection
 //!   [MQTT-3.3.4-9], and no new PUBLISH reuses a packet identifier still in flight;
 //! * no PUBLISH to a client whose session never subscribed a matching filter;
-//! * `handle_timeout(now)` leaves no deadline at or before `now` (timers make progress).
+//! * `handle_timeout(now)` leaves no deadline at or before `now` (timers make progress,
+//!   checked by the harness).
 //!
 //! The clients' packets are also decoded by a mirror [`StreamDecoder`] configured like the
 //! broker's, so the model sees exactly what the broker sees (version, Maximum Packet Size,
 //! Receive Maximum, filters, acknowledgements), whatever mix of valid and raw bytes sent.
 
+mod model;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mqttkit_codec::{
     Connect, DecoderConfig, Disconnect, MqttStr, Packet, PacketId, Properties, PropertiesBuf, Property,
-    PropertyContext, ProtocolVersion, Publish, PublishQoS, PublishResponse, QoS, ReasonCode, RetainHandling, Status,
+    PropertyContext, ProtocolVersion, Publish, PublishQoS, PublishResponse, QoS, ReasonCode, RetainHandling,
     StreamDecoder, Subscribe, SubscribeFiltersBuf, SubscriptionOptions, TopicFilter, TopicName, Unsubscribe,
-    UnsubscribeFiltersBuf, Will, decode_packet, filter_matches,
+    UnsubscribeFiltersBuf, Will,
 };
 
+use self::model::ConnModel;
 use crate::config::{AclConfig, Config};
-use crate::core::{ConnId, Core, Output};
+use crate::core::ConnId;
+use crate::testing::Harness;
 
 const SLOTS: usize = 4;
 const MAX_OPS: usize = 4096;
@@ -44,7 +49,7 @@ const FILTERS: [&str; 10] = ["t", "t/+", "#", "+/x", "t/#", "$share/g/t/#", "$sh
 /// Run one fuzz input. Panics if an invariant is violated.
 pub fn run_ops(data: &[u8]) {
     let mut input = Input { data, pos: 0 };
-    let mut h = Harness::new(input.byte());
+    let mut h = Driver::new(input.byte());
     for _ in 0..MAX_OPS {
         if input.is_empty() {
             break;
@@ -90,40 +95,12 @@ impl Input<'_> {
     }
 }
 
-/// What the model knows about one open connection.
-#[derive(Debug)]
-struct ConnModel {
-    id: ConnId,
-    /// Version used to build this client's packets.
-    intended: ProtocolVersion,
-    /// Mirror of the broker's decoder: what the broker has decoded from this client.
-    mirror: StreamDecoder,
-    mirror_dead: bool,
-    /// Session key (client id) from the first CONNECT, once decoded.
-    session: Option<String>,
-    /// The first packet was a CONNECT (so the version and limits below are known).
-    connected: bool,
-    version: Option<ProtocolVersion>,
-    max_packet_size: usize,
-    receive_maximum: usize,
-    /// Unacknowledged QoS 1/2 PUBLISH packets sent to this client: pid → (qos, released).
-    inflight: BTreeMap<u16, (QoS, bool)>,
-    /// PUBRECs the client sent for packet ids not in flight: the broker's PUBREL answer
-    /// to them is not an in-flight message.
-    stray_pubrecs: BTreeSet<u16>,
-    /// Filters this connection subscribed (inner filter for shared subscriptions).
-    filters: BTreeSet<String>,
-    /// Packet identifier of the next PUBLISH from this client.
-    next_pid: u16,
-}
-
-struct Harness {
-    core: Core,
-    now: Instant,
+struct Driver {
+    /// The core, its clock and outputs (which it checks: nothing after a close, timers
+    /// make progress).
+    h: Harness,
     next_conn: u64,
     slots: [Option<ConnModel>; SLOTS],
-    /// Connections the core has closed or that we closed: no output may follow.
-    closed: BTreeSet<ConnId>,
     /// Filters (inner filter for shared subscriptions) every session has ever subscribed
     /// since it was last created (CONNACK with Session Present 0). An over-approximation
     /// of the broker's subscriptions: a delivery outside it is a bug.
@@ -136,10 +113,6 @@ struct Harness {
     trace: bool,
 }
 
-fn peer() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 1883))
-}
-
 fn encode(packet: &Packet<'_>, version: ProtocolVersion) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     packet.encode(version, &mut out).ok()?;
@@ -150,7 +123,7 @@ fn pid(n: u16) -> PacketId {
     PacketId::new(n.max(1)).unwrap_or(PacketId::MIN)
 }
 
-impl Harness {
+impl Driver {
     fn new(variant: u8) -> Self {
         let config = Config {
             max_connections: 6,
@@ -176,13 +149,10 @@ impl Harness {
             ..Config::default()
         };
         let max_packet_size = usize::try_from(config.max_packet_size).unwrap_or(usize::MAX);
-        let now = Instant::now();
         Self {
-            core: Core::new(config, now),
-            now,
+            h: Harness::new(config),
             next_conn: 1,
             slots: Default::default(),
-            closed: BTreeSet::new(),
             subscribed: BTreeMap::new(),
             untracked: BTreeSet::new(),
             max_packet_size,
@@ -216,9 +186,8 @@ impl Harness {
             11 => self.abrupt_close(slot),
             12 => {
                 if let Some(conn) = self.slots[slot].take() {
-                    self.core.disconnect_slow_consumer(conn.id, self.now);
-                    self.drain();
-                    self.closed.insert(conn.id);
+                    self.h.core.disconnect_slow_consumer(conn.id, self.h.now);
+                    self.check_outputs();
                 }
             }
             13 | 14 => {
@@ -252,8 +221,8 @@ impl Harness {
             1 => ProtocolVersion::V3_1_1,
             _ => ProtocolVersion::V5,
         };
-        self.core.connection_opened(id, peer(), self.now);
-        self.drain();
+        self.h.open(id);
+        self.check_outputs();
         let mirror = StreamDecoder::new(DecoderConfig { max_packet_size: self.max_packet_size, version: None });
         self.slots[slot] = Some(ConnModel {
             id,
@@ -274,9 +243,8 @@ impl Harness {
 
     fn abrupt_close(&mut self, slot: usize) {
         if let Some(conn) = self.slots[slot].take() {
-            self.core.connection_closed(conn.id, self.now);
-            self.drain();
-            self.closed.insert(conn.id);
+            self.h.close_abruptly(conn.id);
+            self.check_outputs();
         }
     }
 
@@ -500,228 +468,16 @@ impl Harness {
         let Some(conn) = &mut self.slots[slot] else { return };
         let id = conn.id;
         if self.trace {
-            eprintln!("{:?} -> {id:?}: {:?}", self.now, bytes);
+            eprintln!("{:?} -> {id:?}: {:?}", self.h.now, bytes);
         }
         self.mirror(slot, bytes);
-        self.core.handle_bytes(id, bytes, self.now);
-        self.drain();
-    }
-
-    // ------------------------------------------------------------------ model
-
-    /// Decode what the client sent, as the broker does, and update the model.
-    fn mirror(&mut self, slot: usize, bytes: &[u8]) {
-        let Some(conn) = &mut self.slots[slot] else { return };
-        if conn.mirror_dead {
-            return;
-        }
-        conn.mirror.feed(bytes);
-        let mut new_filters: Vec<String> = Vec::new();
-        loop {
-            match conn.mirror.next_packet() {
-                Ok(Some(packet)) => match packet {
-                    Packet::Connect(c) if conn.version.is_none() => {
-                        conn.connected = true;
-                        conn.version = Some(c.version);
-                        if c.version.is_v5() {
-                            if let Some(max) = c.properties.maximum_packet_size() {
-                                conn.max_packet_size = usize::try_from(max).unwrap_or(usize::MAX);
-                            }
-                            conn.receive_maximum = usize::from(c.properties.receive_maximum().unwrap_or(u16::MAX));
-                        }
-                        let key = c.client_id.as_str();
-                        conn.session =
-                            Some(if key.is_empty() { format!("#conn{}", conn.id.0) } else { key.to_owned() });
-                        if key.starts_with("mqttkit-") {
-                            self.untracked.insert(key.to_owned());
-                        }
-                    }
-                    Packet::Subscribe(s) => {
-                        for (filter, _) in s.filters.iter() {
-                            let f = filter.as_str();
-                            let inner = match (conn.version, f.strip_prefix("$share/")) {
-                                (Some(v), Some(rest)) if v.is_v5() => {
-                                    rest.split_once('/').map_or(f, |(_, inner)| inner)
-                                }
-                                _ => f,
-                            };
-                            new_filters.push(inner.to_owned());
-                        }
-                    }
-                    Packet::PubAck(a) => {
-                        if let Some((QoS::AtLeastOnce, _)) = conn.inflight.get(&a.packet_id.get()) {
-                            conn.inflight.remove(&a.packet_id.get());
-                        }
-                    }
-                    Packet::PubRec(a) => {
-                        let id = a.packet_id.get();
-                        match conn.inflight.get_mut(&id) {
-                            Some((QoS::ExactlyOnce, released)) => {
-                                if a.reason_code.is_error() && !*released {
-                                    conn.inflight.remove(&id);
-                                } else {
-                                    *released = true;
-                                }
-                            }
-                            Some(_) => {}
-                            None => {
-                                conn.stray_pubrecs.insert(id);
-                            }
-                        }
-                    }
-                    Packet::PubComp(a) => {
-                        if let Some((QoS::ExactlyOnce, true)) = conn.inflight.get(&a.packet_id.get()) {
-                            conn.inflight.remove(&a.packet_id.get());
-                        }
-                    }
-                    _ => {}
-                },
-                Ok(None) => break,
-                Err(_) => {
-                    conn.mirror_dead = true;
-                    break;
-                }
-            }
-        }
-        if self.trace && !new_filters.is_empty() {
-            eprintln!("  model: {:?} {:?} subscribes {new_filters:?}", conn.id, conn.session);
-        }
-        conn.filters.extend(new_filters.iter().cloned());
-        if let Some(session) = &conn.session {
-            self.subscribed.entry(session.clone()).or_default().extend(new_filters);
-        }
-    }
-
-    fn slot_of(&self, id: ConnId) -> Option<usize> {
-        self.slots.iter().position(|s| s.as_ref().is_some_and(|c| c.id == id))
-    }
-
-    fn drain(&mut self) {
-        while let Some(out) = self.core.poll_output() {
-            match out {
-                Output::Send(id, bytes) => {
-                    if self.trace {
-                        eprintln!("{:?} <- {id:?}: {:?}", self.now, &bytes[..]);
-                    }
-                    assert!(!self.closed.contains(&id), "output after close on {id:?}");
-                    self.check_sent(id, &bytes);
-                }
-                Output::Close(id, reason) => {
-                    if self.trace {
-                        eprintln!("{:?} close {id:?}: {reason:?}", self.now);
-                    }
-                    assert!(self.closed.insert(id), "closed twice: {id:?}");
-                    if let Some(slot) = self.slot_of(id) {
-                        self.slots[slot] = None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Check one `Output::Send` against the invariants.
-    fn check_sent(&mut self, id: ConnId, bytes: &[u8]) {
-        let slot = self.slot_of(id).unwrap_or_else(|| panic!("output for unknown connection {id:?}"));
-        let versions: Vec<ProtocolVersion> = match &self.slots[slot] {
-            Some(ConnModel { version: Some(v), .. }) => vec![*v],
-            // Refusals of undecodable CONNECTs: either format.
-            _ => vec![ProtocolVersion::V5, ProtocolVersion::V3_1_1],
-        };
-        let version = versions
-            .iter()
-            .copied()
-            .find(|v| parse_all(bytes, *v).is_some())
-            .unwrap_or_else(|| panic!("output does not parse as {versions:?}: {bytes:02x?}"));
-        let mut rest = bytes;
-        while let Ok(Status::Complete((packet, frame_len))) = decode_packet(rest, Some(version), usize::MAX) {
-            rest = rest.get(frame_len..).unwrap_or_default();
-            let Some(conn) = &mut self.slots[slot] else { return };
-            assert!(
-                frame_len <= conn.max_packet_size,
-                "{frame_len}-byte {:?} exceeds the client's Maximum Packet Size {}",
-                packet.packet_type(),
-                conn.max_packet_size
-            );
-            match packet {
-                Packet::ConnAck(ack) if ack.code == ReasonCode::SUCCESS && !ack.session_present => {
-                    // A new session: the model's filters start over.
-                    let key = match ack.properties.assigned_client_identifier() {
-                        Some(assigned) => {
-                            let key = assigned.to_owned();
-                            conn.session = Some(key.clone());
-                            key
-                        }
-                        None => conn.session.clone().unwrap_or_default(),
-                    };
-                    // Filters sent on this connection after its CONNECT belong to it.
-                    self.subscribed.insert(key, conn.filters.clone());
-                }
-                Packet::Publish(p) => {
-                    let topic = p.topic.as_str();
-                    assert!(!topic.is_empty(), "PUBLISH without topic name");
-                    if let Some(session) = &conn.session
-                        && !self.untracked.contains(session)
-                    {
-                        let filters = self.subscribed.get(session);
-                        assert!(
-                            filters.is_some_and(|f| f.iter().any(|f| filter_matches(f, topic))),
-                            "PUBLISH on {topic:?} to {session:?} without a matching subscription ({filters:?})"
-                        );
-                    }
-                    if let Some(pid) = p.qos.packet_id() {
-                        let fresh = conn.inflight.insert(pid.get(), (p.qos.qos(), false)).is_none();
-                        assert!(fresh || p.dup, "new PUBLISH reuses in-flight packet id {}", pid.get());
-                        assert!(
-                            conn.inflight.len() <= conn.receive_maximum,
-                            "{} QoS 1/2 PUBLISH in flight, client Receive Maximum {}",
-                            conn.inflight.len(),
-                            conn.receive_maximum
-                        );
-                    }
-                }
-                Packet::PubRel(r) => {
-                    let id = r.packet_id.get();
-                    // A PUBREL is in flight unless it answers a stray PUBREC (in 3.1.1 the
-                    // answer cannot say "Packet Identifier not found").
-                    if !r.reason_code.is_error() && !conn.stray_pubrecs.remove(&id) {
-                        conn.inflight.insert(id, (QoS::ExactlyOnce, true));
-                        assert!(conn.inflight.len() <= conn.receive_maximum, "PUBREL beyond Receive Maximum");
-                    }
-                }
-                _ => {}
-            }
-        }
+        self.h.raw(id, bytes);
+        self.check_outputs();
     }
 
     /// Move the clock forward by `d`, running every timer at its exact deadline.
     fn advance(&mut self, d: Duration) {
-        let target = self.now.checked_add(d).unwrap_or(self.now);
-        while let Some(at) = self.core.poll_timeout() {
-            if at > target {
-                break;
-            }
-            self.now = at.max(self.now);
-            self.core.handle_timeout(self.now);
-            self.drain();
-            assert!(self.core.poll_timeout().is_none_or(|next| next > self.now), "timer did not make progress");
-        }
-        self.now = target;
-        self.core.handle_timeout(self.now);
-        self.drain();
+        self.h.advance(d);
+        self.check_outputs();
     }
-}
-
-/// Every frame of `bytes` parses in `version`, with nothing left over.
-fn parse_all(bytes: &[u8], version: ProtocolVersion) -> Option<usize> {
-    let mut decoder = StreamDecoder::new(DecoderConfig { max_packet_size: usize::MAX, version: Some(version) });
-    decoder.feed(bytes);
-    let mut n = 0usize;
-    loop {
-        match decoder.next_packet() {
-            Ok(Some(_)) => n = n.saturating_add(1),
-            Ok(None) => break,
-            Err(_) => return None,
-        }
-    }
-    (decoder.buffered() == 0 && n > 0).then_some(n)
 }
