@@ -20,11 +20,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod core;
 #[cfg(any(test, feature = "_test-support"))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod listeners;
+pub mod log;
 pub mod net;
 #[cfg(any(test, feature = "_test-support"))]
 #[doc(hidden)]

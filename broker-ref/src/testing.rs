@@ -57,6 +57,14 @@ pub fn quiet_config() -> Config {
     Config { sys_interval_secs: 0, ..Config::default() }
 }
 
+/// A password hash for the `users` table (one PBKDF2 iteration: test data only).
+///
+/// # Panics
+/// If no random salt can be drawn.
+pub fn hashed(password: &str) -> String {
+    crate::auth::PasswordHash::new(password.as_bytes(), 1).expect("password hash").to_string()
+}
+
 /// A packet identifier from a non-zero number (test data).
 ///
 /// # Panics

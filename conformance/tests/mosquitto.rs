@@ -52,9 +52,8 @@ async fn mosquitto_passes_every_must_scenario_or_has_a_recorded_deviation() {
     let results = common::run(common::built_in(), config, Duration::from_secs(120)).await;
     // mosquitto enforces keep alive late and irregularly (recorded in its profile): those
     // scenarios may pass or fail from one attempt to the next, which is "inconclusive".
-    let recorded = |r: &&mqttkit_conformance::ScenarioResult| {
-        profile.deviation_for(&r.id, &r.statements, r.version).is_some()
-    };
+    let recorded =
+        |r: &&mqttkit_conformance::ScenarioResult| profile.deviation_for(&r.id, &r.statements, r.version).is_some();
     let bad: Vec<_> = results
         .iter()
         .filter(|r| match r.outcome.kind {

@@ -66,13 +66,24 @@ impl Core {
         // [MQTT-3.3.4-2] / [MQTT-3.3.5-1] and all their subscription identifiers
         // [MQTT-3.3.4-3], [MQTT-3.3.4-4].
         let (mut matched, mut shared) = (Vec::new(), Vec::new());
-        let sessions = &self.sessions;
-        let connected = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some());
-        self.subs.matches(&msg.topic, connected, &mut matched, &mut shared);
+        let (sessions, acl) = (&self.sessions, self.config.acl_rules.as_deref());
+        // The ACL file may deny topics inside a filter it let the client subscribe to.
+        let readable = |c: &str| {
+            acl.is_none_or(|acl| {
+                let user = sessions.get(c).and_then(|s| s.user.as_deref());
+                acl.allows(user, c, &msg.topic, crate::auth::Access::Read)
+            })
+        };
+        let eligible = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some()) && readable(c);
+        self.subs.matches(&msg.topic, eligible, &mut matched, &mut shared);
         // "If the value is 1, Application Messages MUST NOT be forwarded to a connection
         // with a ClientID equal to the ClientID of the publishing connection"
         // [MQTT-3.8.3-3].
         matched.retain(|(client, opts)| !(opts.no_local && msg.publisher.as_deref() == Some(&**client)));
+        if acl.is_some() {
+            matched.retain(|(client, _)| readable(client));
+            shared.retain(|(client, _)| readable(client));
+        }
         let owners = same_session(&matched);
         let mut deliveries: Vec<Option<Delivery>> = Vec::with_capacity(matched.len());
         for (i, (_, opts)) in matched.iter().enumerate() {
@@ -289,6 +300,9 @@ impl Core {
         };
         if sent {
             self.stats.messages_sent = self.stats.messages_sent.saturating_add(1);
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.traffic.messages_out = conn.traffic.messages_out.saturating_add(1);
+            }
         } else {
             // "Where a Packet is too large to send, the Server MUST discard it without
             // sending it and then behave as if it had completed sending that Application

@@ -22,7 +22,9 @@
 mod connect;
 mod connection;
 mod delivery;
+mod durable;
 mod inflight;
+mod inspect;
 mod lifecycle;
 mod message;
 mod outputs;
@@ -44,6 +46,8 @@ use std::time::{Duration, Instant};
 
 use mqttkit_codec::ReasonCode;
 
+pub use self::connection::Traffic;
+pub use self::inspect::{ClientDetail, RetainedDetail};
 pub use self::message::{Delivery, Message};
 pub use self::outputs::Output;
 pub use self::subscriptions::{SubOptions, SubscriptionFilter};
@@ -86,12 +90,16 @@ pub enum CloseReason {
     SlowConsumer,
     /// The broker is shutting down.
     ServerShutdown,
+    /// An operator disconnected the client ([`Core::disconnect_client`]).
+    Administrative,
 }
 
 /// The broker state machine.
 #[derive(Debug)]
 pub struct Core {
     config: Arc<Config>,
+    /// Checks user names and passwords.
+    auth: crate::auth::Authenticator,
     /// Boxed: the maps stay small, and a connection's state is one allocation.
     conns: BTreeMap<ConnId, Box<Conn>>,
     /// Connect-timeout and keep-alive deadlines, one entry per connection that has one
@@ -125,8 +133,15 @@ impl Core {
     /// A broker with this configuration, started at `now`.
     pub fn new(config: Config, now: Instant) -> Self {
         let next_sys = (config.sys_interval_secs > 0).then_some(now);
+        let users = config
+            .users
+            .iter()
+            .filter_map(|(user, hash)| Some((user.clone(), crate::auth::PasswordHash::parse(hash).ok()?)))
+            .collect();
+        let auth = crate::auth::Authenticator::new(users, config.auth_enabled(), config.allow_anonymous);
         Self {
             config: Arc::new(config),
+            auth,
             conns: BTreeMap::new(),
             conn_timers: BTreeSet::new(),
             sessions: HashMap::new(),

@@ -222,8 +222,9 @@ impl Core {
         if !out.push_packet(packet, version, payload) {
             return false;
         }
-        let added = out.len().saturating_sub(before);
-        self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(added as u64);
+        let added = out.len().saturating_sub(before) as u64;
+        self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(added);
+        conn.traffic.bytes_out = conn.traffic.bytes_out.saturating_add(added);
         self.announce(id);
         true
     }
@@ -232,6 +233,7 @@ impl Core {
     pub(super) fn send_bytes(&mut self, id: ConnId, bytes: Bytes) {
         let Some(conn) = self.conns.get_mut(&id) else { return };
         self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(bytes.len() as u64);
+        conn.traffic.bytes_out = conn.traffic.bytes_out.saturating_add(bytes.len() as u64);
         conn.out.get_or_insert_default().push(bytes);
         self.announce(id);
     }

@@ -36,6 +36,16 @@ impl RetainedStore {
         self.messages.values().filter(|m| filter_matches(filter, &m.topic)).cloned().collect()
     }
 
+    /// Every retained message that has not expired, by topic.
+    pub fn iter(&self, now: Instant) -> impl Iterator<Item = &Arc<Message>> {
+        self.messages.values().filter(move |m| !m.is_expired(now))
+    }
+
+    /// Remove the retained message of `topic`; whether there was one.
+    pub fn remove(&mut self, topic: &str) -> bool {
+        self.messages.remove(topic).is_some()
+    }
+
     /// Number of retained messages.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {

@@ -24,6 +24,8 @@ pub struct Session {
     pub conn: Option<ConnId>,
     /// Protocol version of the last connection.
     pub version: ProtocolVersion,
+    /// User name of the last connection (for the ACL while it is offline).
+    pub user: Option<Arc<str>>,
     /// Subscriptions by filter (looked up by the text as sent, `$share/g/` included).
     pub subscriptions: BTreeMap<SubscriptionFilter, SubOptions>,
     /// Session Expiry Interval in seconds (3.1.1: 0 for clean sessions, never otherwise).
@@ -63,6 +65,7 @@ impl Session {
             client_id,
             conn: None,
             version,
+            user: None,
             subscriptions: BTreeMap::new(),
             expiry_interval: 0,
             expires_at: None,

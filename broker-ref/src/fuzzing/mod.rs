@@ -141,7 +141,7 @@ impl Driver {
             max_session_expiry_secs: 1000,
             sys_interval_secs: if variant & 8 != 0 { 70 } else { 0 },
             users: if variant & 16 != 0 {
-                [("u".to_owned(), "p".to_owned())].into_iter().collect()
+                [("u".to_owned(), crate::testing::hashed("p"))].into_iter().collect()
             } else {
                 BTreeMap::new()
             },
