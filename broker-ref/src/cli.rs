@@ -173,7 +173,9 @@ fn endpoint(config: Option<&Path>, args: &ApiArgs) -> Result<(SocketAddr, Creden
         (None, None, _) => match admin.and_then(|a| a.token) {
             Some(token) => Credentials::Token(token),
             None => {
-                return Err("no credentials: --token, --user/--password, or a --config whose [admin] has a token".into());
+                return Err(
+                    "no credentials: --token, --user/--password, or a --config whose [admin] has a token".into()
+                );
             }
         },
     };

@@ -30,6 +30,7 @@ pub mod fuzzing;
 pub mod listeners;
 pub mod log;
 pub mod net;
+pub mod persist;
 #[cfg(any(test, feature = "_test-support"))]
 #[doc(hidden)]
 pub mod testing;

@@ -49,6 +49,8 @@ impl Core {
         } else {
             NEVER_EXPIRES
         };
+        // The session (and a will) change: what is sent from here waits for the store.
+        self.touch_client(&client_id, expiry > 0 || connect.will.is_some());
         self.take_over(&client_id, connect.clean_start, now);
         let session_present = self.attach_session(id, &client_id, connect, expiry);
         if let Some(session) = self.sessions.get_mut(&client_id) {
@@ -360,10 +362,8 @@ impl Core {
         // QoS > 0) and PUBREL packets using their original Packet Identifiers"
         // [MQTT-4.4.0-1], in the original order [MQTT-4.6.0-1]. `pump` sends them first,
         // within the new connection's Receive Maximum [MQTT-3.3.4-9].
-        if let Some(session) = self.sessions.get_mut(client) {
-            if let Some(flow) = session.flow.as_deref_mut() {
-                flow.inflight.mark_all_for_resend();
-            }
+        if let Some(flow) = self.sessions.get_mut(client).and_then(|s| s.flow.as_deref_mut()) {
+            flow.inflight.mark_all_for_resend();
         }
         self.pump(client, now);
     }

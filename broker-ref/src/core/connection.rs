@@ -69,6 +69,12 @@ pub(super) struct Conn {
     pub(super) since: Instant,
     /// Traffic counters, for the management API.
     pub(super) traffic: Traffic,
+    /// Bytes ever queued for this connection, and ever written.
+    pub(super) queued_total: u64,
+    pub(super) written_total: u64,
+    /// With persistence: bytes (counted as `queued_total`) that may be written; those
+    /// after wait for the store (see `durable`).
+    pub(super) release_upto: u64,
 }
 
 /// Bytes and PUBLISH packets in and out of one connection.
@@ -130,6 +136,9 @@ impl Core {
             user: None,
             since: now,
             traffic: Traffic::default(),
+            queued_total: 0,
+            written_total: 0,
+            release_upto: 0,
         };
         self.conns.insert(id, Box::new(conn));
         self.reschedule_conn(id);
@@ -216,6 +225,10 @@ impl Core {
         // Keep alive restarts (the registered deadline is moved when it falls due).
         conn.last_rx = now;
         let state = conn.state;
+        if let (Some(client), true) = (conn.client_id.clone(), changes_session(packet)) {
+            // Noted before the answer is queued: it waits for the store (`durable`).
+            self.touch(&client);
+        }
         match (state, packet) {
             (ConnState::AwaitConnect, Packet::Connect(connect)) => self.handle_connect(id, connect, now),
             (ConnState::AwaitConnect, _) => {
@@ -308,6 +321,22 @@ impl Core {
         if conn.version.is_v5() && conn.state == ConnState::Active {
             self.send_packet(id, &Packet::Disconnect(Disconnect::new(code)));
         }
+    }
+}
+
+/// Whether a packet from a connected client changes its session's durable state (QoS 1
+/// PUBLISH changes only the receivers', noted when delivered).
+fn changes_session(packet: &Packet<'_>) -> bool {
+    match packet {
+        Packet::Publish(publish) => publish.qos.qos() == mqttkit_codec::QoS::ExactlyOnce,
+        Packet::PubAck(_)
+        | Packet::PubRec(_)
+        | Packet::PubRel(_)
+        | Packet::PubComp(_)
+        | Packet::Subscribe(_)
+        | Packet::Unsubscribe(_)
+        | Packet::Disconnect(_) => true,
+        _ => false,
     }
 }
 

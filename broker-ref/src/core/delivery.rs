@@ -57,6 +57,7 @@ impl Core {
     /// Returns the number of sessions it was given to.
     pub fn route(&mut self, msg: Arc<Message>, now: Instant) -> usize {
         if msg.retain && self.config.retain_available {
+            self.retained_changed(&msg.topic);
             self.retained.update(&msg);
         }
         if self.subscribe_denied(&msg.topic) {
@@ -135,6 +136,9 @@ impl Core {
         encodings: &mut SharedEncodings,
         now: Instant,
     ) {
+        if delivery.qos != QoS::AtMostOnce {
+            self.touch(client);
+        }
         let limit = self.config.max_queued_messages;
         let full = self.sessions.get(client).and_then(|s| s.conn).is_some_and(|id| self.outbound_full(id));
         let Some(session) = self.sessions.get_mut(client) else { return };
@@ -172,6 +176,7 @@ impl Core {
     /// Send queued messages while the client's Receive Maximum and its outbound queue
     /// allow (a full queue resumes from [`Core::transmitted`]).
     pub(super) fn pump(&mut self, client: &Arc<str>, now: Instant) {
+        self.touch(client);
         let limit = self.config.max_outbound_bytes;
         loop {
             // One session lookup per message: the session and its connection are borrowed

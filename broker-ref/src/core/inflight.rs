@@ -92,6 +92,11 @@ impl Inflight {
         self.entries.iter().position(|e| e.id == id)
     }
 
+    /// Every entry, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &OutFlight> {
+        self.entries.iter()
+    }
+
     /// Record a sent message.
     pub fn push(&mut self, id: PacketId, state: OutState, delivery: Delivery) {
         self.entries.push_back(OutFlight { id, state, delivery, resend: false });

@@ -76,7 +76,7 @@ impl Core {
         }
         let Some(conn) = self.conns.get_mut(&id) else { return };
         let unsent = Self::take_unsent(conn.out.take());
-        self.outputs.push_back(Output::Close { id, reason, unsent });
+        self.emit_close(Output::Close { id, reason, unsent });
         self.drop_conn(id, publish_will, now);
     }
 
@@ -91,10 +91,13 @@ impl Core {
             release_if_empty(&mut self.conn_timers);
         }
         let Some(client) = conn.client_id else { return };
-        let Some(session) = self.sessions.get_mut(&client) else { return };
+        let Some(session) = self.sessions.get(&client) else { return };
         if session.conn != Some(id) {
             return;
         }
+        let relevant = session.expiry_interval > 0 || conn.will.is_some();
+        self.touch_client(&client, relevant);
+        let Some(session) = self.sessions.get_mut(&client) else { return };
         session.conn = None;
         let expiry = session.expiry_interval;
         // "The Client and Server MUST store the Session State after the Network
@@ -139,6 +142,7 @@ impl Core {
     }
 
     pub(super) fn remove_session(&mut self, client: &Arc<str>) {
+        self.touch(client);
         let Some(session) = self.sessions.remove(client) else { return };
         release_if_empty_map(&mut self.sessions);
         if let Some(at) = session.expires_at {

@@ -29,6 +29,7 @@ mod lifecycle;
 mod message;
 mod outputs;
 mod publish;
+mod restore;
 mod retained;
 mod session;
 mod subscribe;
@@ -118,6 +119,8 @@ pub struct Core {
     started: Instant,
     next_sys: Option<Instant>,
     next_assigned_id: u64,
+    /// With persistence: what changed and what waits for the store.
+    durable: Option<Box<durable::Durability>>,
 }
 
 fn secs(s: u64) -> Duration {
@@ -139,6 +142,7 @@ impl Core {
             .filter_map(|(user, hash)| Some((user.clone(), crate::auth::PasswordHash::parse(hash).ok()?)))
             .collect();
         let auth = crate::auth::Authenticator::new(users, config.auth_enabled(), config.allow_anonymous);
+        let config_persistent = config.persistence.is_some();
         Self {
             config: Arc::new(config),
             auth,
@@ -154,6 +158,7 @@ impl Core {
             started: now,
             next_sys,
             next_assigned_id: 0,
+            durable: config_persistent.then(Box::default),
         }
     }
 

@@ -41,6 +41,16 @@ impl RetainedStore {
         self.messages.values().filter(move |m| !m.is_expired(now))
     }
 
+    /// The retained message of `topic`.
+    pub fn get(&self, topic: &str) -> Option<&Arc<Message>> {
+        self.messages.get(topic)
+    }
+
+    /// Store a message as it was (restoring from the persistent store).
+    pub fn restore(&mut self, msg: Arc<Message>) {
+        self.messages.insert(msg.topic.clone(), msg);
+    }
+
     /// Remove the retained message of `topic`; whether there was one.
     pub fn remove(&mut self, topic: &str) -> bool {
         self.messages.remove(topic).is_some()

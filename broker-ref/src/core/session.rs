@@ -38,7 +38,7 @@ pub struct Session {
     pub dropped: u64,
     /// The last packet identifier used, kept while `flow` is released (identifiers keep
     /// increasing).
-    last_packet_id: u16,
+    pub(super) last_packet_id: u16,
 }
 
 /// The QoS 1/2 state of a session.

@@ -100,6 +100,7 @@ impl Core {
             }
         }
         for (client, will) in self.wills.take_due(now) {
+            self.touch_client(&client, false);
             // "The Server MUST NOT send the Will Message" once reconnected [MQTT-3.1.3-9]:
             // reconnection removed it from the pending list.
             self.publish_will(client, will, now);

@@ -146,6 +146,8 @@ impl Driver {
                 BTreeMap::new()
             },
             acl: AclConfig { deny_publish: vec!["ro/#".into()], deny_subscribe: vec!["secret/#".into()] },
+            // The write barrier of persistence (batches written at once by the harness).
+            persistence: (variant & 32 != 0).then(|| "fuzz".into()),
             ..Config::default()
         };
         let max_packet_size = usize::try_from(config.max_packet_size).unwrap_or(usize::MAX);

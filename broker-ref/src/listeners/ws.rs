@@ -21,6 +21,8 @@ const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
 /// Complete the WebSocket handshake on `stream`: the request must be for `path` and offer
 /// the `mqtt` subprotocol.
+// The refusal type is tungstenite's.
+#[allow(clippy::result_large_err)]
 pub(super) async fn accept(stream: BoxedStream, path: &str) -> io::Result<WsStream> {
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != path {

@@ -44,6 +44,7 @@ use crate::admin::{self, BoundAdmin};
 use crate::config::Config;
 use crate::core::{ConnId, Core, Output};
 use crate::listeners::{self, BoundListener, BoxedStream, Origin, Transport};
+use crate::persist;
 
 /// Starts brokers.
 #[derive(Debug, Clone, Copy)]
@@ -184,6 +185,9 @@ struct Shared {
     all_closed: Notify,
     /// The last connection id given.
     next_id: Cell<u64>,
+    /// The persistent store's writer, and whether a batch is being written.
+    store: Option<persist::Writer>,
+    writing: Cell<bool>,
 }
 
 impl Shared {
@@ -208,8 +212,16 @@ async fn run(bound: Bound, config: Config, shutdown: impl Future<Output = ()>) -
         started_at: std::time::SystemTime::now(),
         persistence: config.persistence.clone(),
     };
+    let mut core = Core::new(config, Instant::now());
+    let (store, written) = match core.config().persistence.clone() {
+        Some(path) => {
+            let (writer, written) = persist::start(std::path::Path::new(&path), &mut core)?;
+            (Some(writer), Some(written))
+        }
+        None => (None, None),
+    };
     let shared = Rc::new(Shared {
-        core: RefCell::new(Core::new(config, Instant::now())),
+        core: RefCell::new(core),
         conns: RefCell::new(HashMap::new()),
         ready: Arc::new(ReadyQueue::default()),
         scratch: RefCell::new(vec![0; SCRATCH].into_boxed_slice()),
@@ -218,7 +230,12 @@ async fn run(bound: Bound, config: Config, shutdown: impl Future<Output = ()>) -
         closing: Cell::new(0),
         all_closed: Notify::new(),
         next_id: Cell::new(0),
+        store,
+        writing: Cell::new(false),
     });
+    let persisting = written.map(|written| tokio::task::spawn_local(batches_written(shared.clone(), written)));
+    // What the restart changed (wills published, sessions ended) is written first.
+    flush(&shared);
     let timers = tokio::task::spawn_local(run_timers(shared.clone()));
     let driver = tokio::task::spawn_local(connection::drive(shared.clone()));
     let mut accepting = Vec::new();
@@ -249,6 +266,9 @@ async fn run(bound: Bound, config: Config, shutdown: impl Future<Output = ()>) -
     }
     timers.abort();
     driver.abort();
+    if let Some(task) = persisting {
+        task.abort();
+    }
     info!("stopped");
     Ok(())
 }
@@ -315,6 +335,36 @@ fn flush(shared: &Shared) {
     {
         shared.timer_at.set(Some(at));
         shared.timer.notify_one();
+    }
+    write_batch(shared);
+}
+
+/// Hand the core's changes to the store's writer, unless a batch is being written (the
+/// next one is taken when it is done).
+fn write_batch(shared: &Shared) {
+    let Some(store) = &shared.store else { return };
+    if shared.writing.get() {
+        return;
+    }
+    let batch = shared.core.borrow_mut().take_batch(Instant::now(), persist::wall_ms());
+    if let Some(batch) = batch {
+        if store.send(batch) {
+            shared.writing.set(true);
+        } else {
+            warn!("the persistent store's writer stopped");
+        }
+    }
+}
+
+/// Batches written: release what waited for them, and write the next.
+async fn batches_written(shared: Rc<Shared>, mut written: persist::Written) {
+    while let Some((id, result)) = written.recv().await {
+        if let Err(e) = result {
+            tracing::error!(error = %e, "persistence write failed: what was acknowledged since may not survive a restart");
+        }
+        shared.writing.set(false);
+        shared.core.borrow_mut().batch_written(id);
+        flush(&shared);
     }
 }
 
