@@ -23,7 +23,7 @@ use mqttkit_codec::{
 
 use crate::config::Config;
 use crate::core::{CloseReason, ConnId, Core, Output};
-use crate::persist::model::{Batch, ClientRecord, MessageRecord, Snapshot};
+use crate::persist::model::{Batch, ClientRecord, DeliveryRecord, EntryChange, EntryState, MessageRecord, Snapshot};
 
 /// Something the core did to a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,8 @@ pub type ReceivedPublish = (String, Vec<u8>, QoS, bool, bool);
 pub struct MemoryStore {
     /// Client records by client id.
     pub clients: BTreeMap<String, ClientRecord>,
+    /// Messages of sessions by client id and number.
+    pub entries: BTreeMap<(String, u64), (EntryState, DeliveryRecord)>,
     /// Retained messages by topic.
     pub retained: BTreeMap<String, MessageRecord>,
     /// Batches written.
@@ -58,6 +60,21 @@ impl MemoryStore {
                 None => self.clients.remove(client),
             };
         }
+        for (client, seq, change) in &batch.entries {
+            let key = (client.clone(), *seq);
+            match change {
+                EntryChange::Put(state, Some(message)) => {
+                    self.entries.insert(key, (*state, message.clone()));
+                }
+                EntryChange::Put(state, None) => {
+                    let entry = self.entries.get_mut(&key).expect("a state change of a stored message");
+                    entry.0 = *state;
+                }
+                EntryChange::Delete => {
+                    self.entries.remove(&key).expect("deleting a stored message");
+                }
+            }
+        }
         for (topic, record) in &batch.retained {
             match record {
                 Some(r) => self.retained.insert(topic.clone(), r.clone()),
@@ -71,6 +88,7 @@ impl MemoryStore {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             clients: self.clients.iter().map(|(c, r)| (c.clone(), r.clone())).collect(),
+            entries: self.entries.iter().map(|((c, seq), (state, m))| (c.clone(), *seq, *state, m.clone())).collect(),
             retained: self.retained.values().cloned().collect(),
         }
     }

@@ -118,7 +118,7 @@ async fn acknowledged_messages_survive_kill_9() {
     // Long enough for the expiring message to expire while the broker is down.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let broker = BrokerProcess::start(dir.path(), "second", &config, port);
-    let log = broker.log();
+    let log = broker.wait_log("persistent store opened");
     assert!(log.contains("persistent store opened") && log.contains("sessions=2"), "{log}");
 
     // The publisher re-sends its unreleased QoS 2 PUBLISH: acknowledged, not routed again.

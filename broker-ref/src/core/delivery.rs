@@ -96,6 +96,7 @@ impl Core {
                 qos: QoS::AtMostOnce,
                 retain: false,
                 sub_ids: Vec::new(),
+                seq: 0,
             });
             entry.qos = entry.qos.max(opts.qos.min(msg.qos));
             // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: Retain As Published; 3.1.1: "It MUST set
@@ -121,6 +122,7 @@ impl Core {
                 qos: opts.qos.min(msg.qos),
                 retain: opts.retain_as_published && msg.retain,
                 sub_ids: opts.sub_id.into_iter().collect(),
+                seq: 0,
             };
             self.deliver(&client, delivery, Reason::Routed, &mut encodings, now);
         }

@@ -14,9 +14,11 @@
 //! their Close once their bytes may go. With nothing unwritten, bytes go out at once (a
 //! broker whose clients use clean sessions and no retained messages never waits).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use mqttkit_codec::QoS;
 
 use super::inflight::OutState;
 use super::message::{Delivery, Message};
@@ -25,7 +27,7 @@ use super::session::{NEVER_EXPIRES, Session};
 use super::will::WillMessage;
 use super::{ConnId, Core};
 use crate::persist::model::{
-    Batch, ClientRecord, DeliveryRecord, FlightState, InflightRecord, MessageRecord, SessionRecord, SubscriptionRecord,
+    Batch, ClientRecord, DeliveryRecord, EntryChange, EntryState, MessageRecord, SessionRecord, SubscriptionRecord,
     WillRecord,
 };
 
@@ -36,8 +38,11 @@ pub(super) struct Durability {
     dirty_clients: HashSet<Arc<str>>,
     /// Retained topics whose record has to be rewritten.
     dirty_retained: BTreeSet<Arc<str>>,
-    /// Clients that have a record in the store.
-    stored: HashSet<Arc<str>>,
+    /// The record of each client as the store has it (an unchanged one is not written
+    /// again).
+    stored: HashMap<Arc<str>, ClientRecord>,
+    /// The messages of each session as the store has them: number → state.
+    entries: HashMap<Arc<str>, BTreeMap<u64, EntryState>>,
     /// The batch being written, if any.
     in_flight: Option<u64>,
     next_batch: u64,
@@ -63,6 +68,21 @@ impl Durability {
     /// Whether bytes queued now must wait for a batch.
     fn holding(&self) -> bool {
         self.in_flight.is_some() || !self.dirty_clients.is_empty() || !self.dirty_retained.is_empty()
+    }
+}
+
+/// Whether sending `packet` tells the client something the store must hold first: an
+/// acknowledgement (its message is in the sessions it was routed to; a QoS 2 id is
+/// remembered), SUBACK / UNSUBACK, CONNACK (the session), a QoS 2 PUBLISH or a PUBREL to
+/// a subscriber (after a crash it must not be delivered twice). A QoS 0 or 1 PUBLISH
+/// promises nothing (a crash can at most repeat a QoS 1 message, which QoS 1 allows), so
+/// a subscriber that acknowledges at once may never have its messages written at all.
+pub(super) fn promises_state(packet: &mqttkit_codec::Packet<'_>) -> bool {
+    use mqttkit_codec::Packet;
+    match packet {
+        Packet::Publish(p) => p.qos.qos() == QoS::ExactlyOnce,
+        Packet::PingResp => false,
+        _ => true,
     }
 }
 
@@ -103,7 +123,7 @@ impl Core {
     /// already (a persistent session, a will).
     pub(super) fn touch_client(&mut self, client: &Arc<str>, relevant: bool) {
         let Some(durable) = self.durable.as_deref_mut() else { return };
-        if relevant || durable.stored.contains(client) {
+        if relevant || durable.stored.contains_key(client) {
             durable.dirty_clients.insert(client.clone());
         }
     }
@@ -129,12 +149,14 @@ impl Core {
         }
     }
 
-    /// Bytes were queued for `conn`: with changes unwritten they wait for a batch.
-    /// Whether they may go now.
-    pub(super) fn bytes_queued(&mut self, id: ConnId) -> bool {
+    /// A packet was queued for `conn` (its bytes from `before` on): with changes
+    /// unwritten, one that `promises` durable state waits for a batch, and so does
+    /// anything queued after bytes that wait. Whether the bytes may go now.
+    pub(super) fn bytes_queued(&mut self, id: ConnId, before: u64, promises: bool) -> bool {
         let Some(durable) = self.durable.as_deref_mut() else { return true };
         let Some(conn) = self.conns.get_mut(&id) else { return true };
-        if durable.holding() {
+        let waiting = conn.release_upto < before;
+        if durable.holding() && (promises || waiting) {
             if durable.held_conns.insert(id) {
                 durable.held.push(Held::Bytes(id));
             }
@@ -181,8 +203,12 @@ impl Core {
         let mut stored = Vec::new();
         for client in dirty_clients {
             let record = self.client_record(&client, clock);
-            stored.push((client.clone(), record.is_some()));
-            batch.clients.push((client.to_string(), record));
+            let unchanged = self.durable.as_deref().is_some_and(|d| d.stored.get(&client) == record.as_ref());
+            if !unchanged {
+                batch.clients.push((client.to_string(), record.clone()));
+                stored.push((client.clone(), record));
+            }
+            self.entry_changes(&client, clock, &mut batch.entries);
         }
         for topic in dirty_retained {
             let record = self.retained.get(&topic).map(|m| message_record(m, clock));
@@ -190,13 +216,18 @@ impl Core {
         }
         if let Some(durable) = self.durable.as_deref_mut() {
             durable.releases = releases;
-            for (client, present) in stored {
-                if present {
-                    durable.stored.insert(client);
-                } else {
-                    durable.stored.remove(&client);
-                }
+            for (client, record) in stored {
+                match record {
+                    Some(record) => durable.stored.insert(client, record),
+                    None => durable.stored.remove(&client),
+                };
             }
+        }
+        if batch.clients.is_empty() && batch.entries.is_empty() && batch.retained.is_empty() {
+            // Nothing to write after all (a subscriber acknowledged before its messages
+            // had to be): what waited may go at once.
+            self.batch_written(id);
+            return None;
         }
         Some(batch)
     }
@@ -226,6 +257,65 @@ impl Core {
                 }
                 Held::Close(close) => self.outputs.push_back(close),
             }
+        }
+    }
+
+    /// What changed in the messages of `client`'s session since the last batch: the flow
+    /// as it is now against what the store has (numbers and states only).
+    fn entry_changes(&mut self, client: &Arc<str>, clock: Clock, out: &mut Vec<(String, u64, EntryChange)>) {
+        let Some(durable) = self.durable.as_deref_mut() else { return };
+        let flow = self.sessions.get(client).filter(|s| s.expiry_interval > 0).and_then(|s| s.flow());
+        let mut current: Vec<(u64, EntryState, &Delivery)> = Vec::new();
+        if let Some(flow) = flow {
+            current.extend(flow.inflight.iter().map(|e| {
+                let pid = e.id.get();
+                let state = match e.state {
+                    OutState::Qos1Sent => EntryState::Qos1Sent(pid),
+                    OutState::Qos2Sent => EntryState::Qos2Sent(pid),
+                    OutState::Released => EntryState::Released(pid),
+                };
+                (e.delivery.seq, state, &e.delivery)
+            }));
+            current.extend(flow.queue.iter().filter(|d| d.qos != QoS::AtMostOnce).map(|d| (d.seq, EntryState::Queued, d)));
+        }
+        let previous = durable.entries.remove(client).unwrap_or_default();
+        if current.is_empty() && previous.is_empty() {
+            return;
+        }
+        let mut now_stored = BTreeMap::new();
+        for (seq, state, delivery) in current {
+            match previous.get(&seq) {
+                Some(old) if *old == state => {}
+                Some(_) => out.push((client.to_string(), seq, EntryChange::Put(state, None))),
+                None => out.push((
+                    client.to_string(),
+                    seq,
+                    EntryChange::Put(state, Some(delivery_record(delivery, clock))),
+                )),
+            }
+            now_stored.insert(seq, state);
+        }
+        for seq in previous.keys().filter(|seq| !now_stored.contains_key(seq)) {
+            out.push((client.to_string(), *seq, EntryChange::Delete));
+        }
+        if !now_stored.is_empty() {
+            durable.entries.insert(client.clone(), now_stored);
+        }
+    }
+
+    /// Note a client's record as the store has it (at a restart).
+    pub(super) fn restored_record(&mut self, client: &Arc<str>, record: ClientRecord) {
+        if let Some(durable) = self.durable.as_deref_mut() {
+            durable.stored.insert(client.clone(), record);
+        }
+    }
+
+    /// Note what a restored session's messages are in the store.
+    pub(super) fn restored_entries(&mut self, client: &Arc<str>, entries: BTreeMap<u64, EntryState>) {
+        if let Some(durable) = self.durable.as_deref_mut()
+            && !entries.is_empty()
+        {
+            durable.entries.insert(client.clone(), entries);
         }
     }
 
@@ -268,23 +358,7 @@ fn session_record(s: &Session, clock: Clock) -> SessionRecord {
             })
             .collect(),
         last_packet_id: flow.map_or(s.last_packet_id, |f| f.inflight.last_id()),
-        inflight: flow
-            .map(|f| {
-                f.inflight
-                    .iter()
-                    .map(|e| InflightRecord {
-                        packet_id: e.id.get(),
-                        state: match e.state {
-                            OutState::Qos1Sent => FlightState::Qos1Sent,
-                            OutState::Qos2Sent => FlightState::Qos2Sent,
-                            OutState::Released => FlightState::Released,
-                        },
-                        delivery: delivery_record(&e.delivery, clock),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        queue: flow.map(|f| f.queue.iter().map(|d| delivery_record(d, clock)).collect()).unwrap_or_default(),
+        next_seq: s.next_seq,
         incoming_qos2: flow.map(|f| f.incoming_qos2.iter().copied().collect()).unwrap_or_default(),
     }
 }

@@ -174,7 +174,7 @@ mod tests {
 
     fn delivery() -> Delivery {
         let msg = Arc::new(Message::new("t", Bytes::new(), QoS::AtLeastOnce, false));
-        Delivery { msg, qos: QoS::AtLeastOnce, retain: false, sub_ids: Vec::new() }
+        Delivery { msg, qos: QoS::AtLeastOnce, retain: false, sub_ids: Vec::new(), seq: 0 }
     }
 
     #[test]

@@ -141,6 +141,11 @@ impl Outbound {
 }
 
 impl Core {
+    /// Whether [`Self::poll_output`] has something.
+    pub fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
+    }
+
     /// The next thing the I/O layer has to do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -246,8 +251,9 @@ impl Core {
         let added = out.len().saturating_sub(before) as u64;
         self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(added);
         conn.traffic.bytes_out = conn.traffic.bytes_out.saturating_add(added);
+        let before_total = conn.queued_total;
         conn.queued_total = conn.queued_total.saturating_add(added);
-        if self.bytes_queued(id) {
+        if self.bytes_queued(id, before_total, super::durable::promises_state(packet)) {
             self.announce(id);
         }
         true
@@ -258,9 +264,11 @@ impl Core {
         let Some(conn) = self.conns.get_mut(&id) else { return };
         self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(bytes.len() as u64);
         conn.traffic.bytes_out = conn.traffic.bytes_out.saturating_add(bytes.len() as u64);
+        let before_total = conn.queued_total;
         conn.queued_total = conn.queued_total.saturating_add(bytes.len() as u64);
         conn.out.get_or_insert_default().push(bytes);
-        if self.bytes_queued(id) {
+        // Shared encodings are QoS 0 PUBLISH packets: they promise nothing.
+        if self.bytes_queued(id, before_total, false) {
             self.announce(id);
         }
     }

@@ -4,6 +4,7 @@
 //! ends now (sessions, publishing their wills); connections open when the broker stopped
 //! count as closed at the restart, so their wills follow (after their delay).
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use super::session::{Flow, NEVER_EXPIRES, Session};
 use super::subscriptions::{SubOptions, SubscriptionFilter};
 use super::will::WillMessage;
 use super::{Core, add, secs};
-use crate::persist::model::{DeliveryRecord, FlightState, MessageRecord, SessionRecord, Snapshot, WillRecord};
+use crate::persist::model::{DeliveryRecord, EntryState, MessageRecord, SessionRecord, Snapshot, WillRecord};
 
 impl Core {
     /// Load what the store held, at `now` (`wall_ms`: the wall clock then, milliseconds
@@ -35,12 +36,18 @@ impl Core {
         let mut sessions = 0;
         let mut ended = Vec::new();
         let mut wills = Vec::new();
+        let mut entries: HashMap<String, Vec<(u64, EntryState, DeliveryRecord)>> = HashMap::new();
+        for (client, seq, state, delivery) in snapshot.entries {
+            entries.entry(client).or_default().push((seq, state, delivery));
+        }
         for (client_id, record) in snapshot.clients {
+            let messages = entries.remove(&client_id).unwrap_or_default();
             let client: Arc<str> = Arc::from(client_id.as_str());
             // Its record is rewritten at the first batch (the restart changed it).
+            self.restored_record(&client, record.clone());
             self.touch_client(&client, true);
             if let Some(session) = record.session {
-                match self.restore_session(&client, session, clock) {
+                match self.restore_session(&client, session, messages, clock) {
                     Some(expired) if expired => ended.push(client.clone()),
                     Some(_) => sessions += 1,
                     None => {}
@@ -76,14 +83,21 @@ impl Core {
         (sessions, retained)
     }
 
-    /// Rebuild one session; `Some(true)` if it expired while the broker was down, `None`
-    /// if the record is unusable.
-    fn restore_session(&mut self, client: &Arc<str>, record: SessionRecord, clock: Clock) -> Option<bool> {
+    /// Rebuild one session and its messages (in number order); `Some(true)` if it
+    /// expired while the broker was down, `None` if the record is unusable.
+    fn restore_session(
+        &mut self,
+        client: &Arc<str>,
+        record: SessionRecord,
+        messages: Vec<(u64, EntryState, DeliveryRecord)>,
+        clock: Clock,
+    ) -> Option<bool> {
         let version = ProtocolVersion::from_level(record.protocol_level)?;
         let mut session = Session::new(client.clone(), version);
         session.user = record.user.map(Arc::from);
         session.expiry_interval = record.expiry_interval;
         session.last_packet_id = record.last_packet_id;
+        session.next_seq = record.next_seq.max(messages.iter().map(|(seq, _, _)| seq.saturating_add(1)).max().unwrap_or(1));
         let expires_at = match (record.expires_at_ms, record.expiry_interval) {
             (_, NEVER_EXPIRES) => None,
             (Some(at), _) => Some(clock.to_instant(at)),
@@ -105,25 +119,34 @@ impl Core {
             session.subscriptions.insert(filter, opts);
         }
         let mut flow = Flow { inflight: Inflight::after(record.last_packet_id), ..Flow::default() };
-        for entry in record.inflight {
-            let Some(pid) = PacketId::new(entry.packet_id) else { continue };
-            let state = match entry.state {
-                FlightState::Qos1Sent => OutState::Qos1Sent,
-                FlightState::Qos2Sent => OutState::Qos2Sent,
-                FlightState::Released => OutState::Released,
+        // Every stored message is noted as stored, also those dropped here (expired): the
+        // first batch deletes them.
+        let mut stored = BTreeMap::new();
+        for (seq, state, record) in messages {
+            stored.insert(seq, state);
+            let (pid, out_state) = match state {
+                EntryState::Queued => (None, None),
+                EntryState::Qos1Sent(pid) => (PacketId::new(pid), Some(OutState::Qos1Sent)),
+                EntryState::Qos2Sent(pid) => (PacketId::new(pid), Some(OutState::Qos2Sent)),
+                EntryState::Released(pid) => (PacketId::new(pid), Some(OutState::Released)),
             };
-            // A PUBREL only needs its identifier; an expired PUBLISH is not sent again.
-            match delivery(entry.delivery, clock) {
-                Some(d) => flow.inflight.push(pid, state, d),
-                None if state == OutState::Released => {
+            let delivery = delivery(record, clock).map(|mut d| {
+                d.seq = seq;
+                d
+            });
+            match (delivery, pid, out_state) {
+                (Some(d), None, None) => flow.queue.push_back(d),
+                (Some(d), Some(pid), Some(out)) => flow.inflight.push(pid, out, d),
+                // A PUBREL only needs its identifier; an expired PUBLISH is not sent again.
+                (None, Some(pid), Some(OutState::Released)) => {
                     let msg = Arc::new(Message::new("-", Bytes::new(), QoS::ExactlyOnce, false));
-                    let d = Delivery { msg, qos: QoS::ExactlyOnce, retain: false, sub_ids: Vec::new() };
-                    flow.inflight.push(pid, state, d);
+                    let d = Delivery { msg, qos: QoS::ExactlyOnce, retain: false, sub_ids: Vec::new(), seq };
+                    flow.inflight.push(pid, OutState::Released, d);
                 }
-                None => {}
+                _ => {}
             }
         }
-        flow.queue = record.queue.into_iter().filter_map(|d| delivery(d, clock)).collect();
+        self.restored_entries(client, stored);
         flow.incoming_qos2 = record.incoming_qos2.into_iter().collect();
         session.flow = Some(Box::new(flow));
         session.release_idle_flow();
@@ -159,6 +182,7 @@ fn delivery(record: DeliveryRecord, clock: Clock) -> Option<Delivery> {
         qos: QoS::from_u8(record.qos)?,
         retain: record.retain,
         sub_ids: record.sub_ids,
+        seq: 0,
     })
 }
 

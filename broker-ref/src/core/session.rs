@@ -39,6 +39,8 @@ pub struct Session {
     /// The last packet identifier used, kept while `flow` is released (identifiers keep
     /// increasing).
     pub(super) last_packet_id: u16,
+    /// The number the next queued message gets ([`Delivery::seq`]).
+    pub(super) next_seq: u64,
 }
 
 /// The QoS 1/2 state of a session.
@@ -72,6 +74,7 @@ impl Session {
             flow: None,
             dropped: 0,
             last_packet_id: 0,
+            next_seq: 1,
         }
     }
 
@@ -100,11 +103,13 @@ impl Session {
 
     /// Queue a delivery. Drop policy: when `limit` messages are queued, the new message is
     /// dropped (drop-newest) and counted in `dropped`. Returns whether it was queued.
-    pub fn enqueue(&mut self, delivery: Delivery, limit: usize) -> bool {
+    pub fn enqueue(&mut self, mut delivery: Delivery, limit: usize) -> bool {
         if self.queued() >= limit {
             self.dropped = self.dropped.saturating_add(1);
             return false;
         }
+        delivery.seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
         self.flow_mut().queue.push_back(delivery);
         true
     }

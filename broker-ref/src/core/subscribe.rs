@@ -120,6 +120,7 @@ impl Core {
                     msg,
                     retain: true,
                     sub_ids: sub_id.into_iter().collect(),
+                    seq: 0,
                 });
             }
         }

@@ -307,6 +307,12 @@ async fn answer_admin(shared: Rc<Shared>, info: admin::BrokerInfo, mut requests:
 /// (one vectored write each), hand closed connections to the driver for their final
 /// flush, and wake the timer task if the next deadline moved earlier.
 fn flush(shared: &Shared) {
+    // A batch with nothing to write releases what waited for it at once.
+    while flush_outputs(shared) {}
+}
+
+/// One round of [`flush`]; whether taking a batch left new outputs.
+fn flush_outputs(shared: &Shared) -> bool {
     loop {
         let output = shared.core.borrow_mut().poll_output();
         match output {
@@ -337,6 +343,7 @@ fn flush(shared: &Shared) {
         shared.timer.notify_one();
     }
     write_batch(shared);
+    shared.core.borrow().has_output()
 }
 
 /// Hand the core's changes to the store's writer, unless a batch is being written (the

@@ -17,13 +17,17 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::warn;
 
-use self::model::{Batch, ClientRecord, MessageRecord, Snapshot};
+use self::model::{Batch, ClientRecord, DeliveryRecord, EntryChange, EntryState, MessageRecord, Snapshot};
 
 const CLIENTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("clients");
 const RETAINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("retained");
+/// The messages of sessions, by client id and number, and their states (a state changes
+/// without rewriting the message).
+const MESSAGES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("messages");
+const STATES: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("states");
 const META: TableDefinition<'_, &str, u32> = TableDefinition::new("meta");
 /// Bumped when the records change incompatibly.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// The wall clock in milliseconds since the Unix epoch.
 pub fn wall_ms() -> u64 {
@@ -56,6 +60,8 @@ impl Store {
             }
             txn.open_table(CLIENTS).map_err(|e| error(&e))?;
             txn.open_table(RETAINED).map_err(|e| error(&e))?;
+            txn.open_table(MESSAGES).map_err(|e| error(&e))?;
+            txn.open_table(STATES).map_err(|e| error(&e))?;
         }
         txn.commit().map_err(|e| error(&e))?;
         Ok(store)
@@ -78,6 +84,23 @@ impl Store {
             }
             Err(TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(error(&e)),
+        }
+        match (txn.open_table(MESSAGES), txn.open_table(STATES)) {
+            (Ok(messages), Ok(states)) => {
+                for item in states.iter().map_err(|e| error(&e))? {
+                    let (key, value) = item.map_err(|e| error(&e))?;
+                    let (client, seq) = key.value();
+                    let state = postcard::from_bytes::<EntryState>(value.value());
+                    let message = messages.get((client, seq)).map_err(|e| error(&e))?;
+                    let record = message.map(|m| postcard::from_bytes::<DeliveryRecord>(m.value()));
+                    match (state, record) {
+                        (Ok(state), Some(Ok(record))) => snapshot.entries.push((client.to_owned(), seq, state, record)),
+                        _ => warn!(client_id = client, seq, "unreadable queued message skipped"),
+                    }
+                }
+            }
+            (Err(TableError::TableDoesNotExist(_)), _) | (_, Err(TableError::TableDoesNotExist(_))) => {}
+            (Err(e), _) | (_, Err(e)) => return Err(error(&e)),
         }
         match txn.open_table(RETAINED) {
             Ok(table) => {
@@ -113,6 +136,25 @@ impl Store {
                     }
                 }
             }
+            let mut messages = txn.open_table(MESSAGES).map_err(|e| error(&e))?;
+            let mut states = txn.open_table(STATES).map_err(|e| error(&e))?;
+            for (client, seq, change) in &batch.entries {
+                let key = (client.as_str(), *seq);
+                match change {
+                    EntryChange::Put(state, message) => {
+                        let bytes = postcard::to_allocvec(state).map_err(|e| error(&e))?;
+                        states.insert(key, bytes.as_slice()).map_err(|e| error(&e))?;
+                        if let Some(message) = message {
+                            let bytes = postcard::to_allocvec(message).map_err(|e| error(&e))?;
+                            messages.insert(key, bytes.as_slice()).map_err(|e| error(&e))?;
+                        }
+                    }
+                    EntryChange::Delete => {
+                        states.remove(key).map_err(|e| error(&e))?;
+                        messages.remove(key).map_err(|e| error(&e))?;
+                    }
+                }
+            }
             let mut retained = txn.open_table(RETAINED).map_err(|e| error(&e))?;
             for (topic, record) in &batch.retained {
                 match record {
@@ -142,7 +184,16 @@ impl Writer {
         let (batches, incoming) = mpsc::channel::<Batch>();
         std::thread::Builder::new().name("mqttkit-store".into()).spawn(move || {
             while let Ok(batch) = incoming.recv() {
+                let started = std::time::Instant::now();
                 let result = store.write(&batch);
+                tracing::trace!(
+                    batch = batch.id,
+                    clients = batch.clients.len(),
+                    messages = batch.entries.len(),
+                    retained = batch.retained.len(),
+                    micros = started.elapsed().as_micros(),
+                    "batch written"
+                );
                 if done.send((batch.id, result)).is_err() {
                     break;
                 }

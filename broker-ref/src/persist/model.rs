@@ -37,26 +37,28 @@ pub struct DeliveryRecord {
     pub sub_ids: Vec<u32>,
 }
 
-/// State of an outgoing QoS 1/2 message.
+/// Where a message of a session is: waiting, or sent with a packet identifier and not
+/// acknowledged yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FlightState {
-    /// QoS 1 PUBLISH sent, PUBACK awaited.
-    Qos1Sent,
+pub enum EntryState {
+    /// Waiting to be sent.
+    Queued,
+    /// QoS 1 PUBLISH sent with this packet identifier, PUBACK awaited.
+    Qos1Sent(u16),
     /// QoS 2 PUBLISH sent, PUBREC awaited.
-    Qos2Sent,
+    Qos2Sent(u16),
     /// PUBREL sent, PUBCOMP awaited.
-    Released,
+    Released(u16),
 }
 
-/// An outgoing message not acknowledged yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InflightRecord {
-    /// Its packet identifier.
-    pub packet_id: u16,
-    /// Where it is in its flow.
-    pub state: FlightState,
-    /// The message.
-    pub delivery: DeliveryRecord,
+/// A change to one message of a session (key: client id and the message's number in
+/// the session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryChange {
+    /// New (with its message) or moved to another state (without).
+    Put(EntryState, Option<DeliveryRecord>),
+    /// Acknowledged, dropped, or its session ended.
+    Delete,
 }
 
 /// One subscription.
@@ -94,10 +96,9 @@ pub struct SessionRecord {
     pub subscriptions: Vec<SubscriptionRecord>,
     /// The last packet identifier used.
     pub last_packet_id: u16,
-    /// Outgoing messages awaiting acknowledgement, in the order sent.
-    pub inflight: Vec<InflightRecord>,
-    /// Messages waiting to be sent, in order.
-    pub queue: Vec<DeliveryRecord>,
+    /// The number the next queued message gets. Its messages are records of their own
+    /// (one per message, so that a batch writes what changed, not the whole queue).
+    pub next_seq: u64,
     /// Incoming QoS 2 packet identifiers awaiting PUBREL (a re-sent PUBLISH with one of
     /// them is not delivered again).
     pub incoming_qos2: Vec<u16>,
@@ -141,6 +142,8 @@ pub struct Batch {
     pub id: u64,
     /// Client records by client id.
     pub clients: Vec<(String, Option<ClientRecord>)>,
+    /// Messages of sessions, by client id and number.
+    pub entries: Vec<(String, u64, EntryChange)>,
     /// Retained messages by topic.
     pub retained: Vec<(String, Option<MessageRecord>)>,
 }
@@ -150,6 +153,8 @@ pub struct Batch {
 pub struct Snapshot {
     /// Client records.
     pub clients: Vec<(String, ClientRecord)>,
+    /// Messages of sessions: client id, number, state, message (in key order).
+    pub entries: Vec<(String, u64, EntryState, DeliveryRecord)>,
     /// Retained messages.
     pub retained: Vec<MessageRecord>,
 }

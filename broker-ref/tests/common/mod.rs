@@ -161,6 +161,18 @@ impl BrokerProcess {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Wait (at most 10 s) until its log contains `text`; the log.
+    pub fn wait_log(&self, text: &str) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(text) || started.elapsed() > Duration::from_secs(10) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// What it logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
