@@ -158,13 +158,31 @@ fn mosquitto_will_published_when_client_dies() {
         let will_topic = format!("will/{version}");
         // A client with a retained will, killed without DISCONNECT once connected. The will
         // is retained so that the check below does not race the listener's SUBSCRIBE.
-        let mut dying = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version, "-t", "will/unused"])
+        // `stdbuf -oL`: mosquitto_sub's `-d` lines go through stdio, which a pipe would
+        // otherwise buffer until exit, and the readiness wait below would never end.
+        let mut dying = Command::new("stdbuf")
+            .args(["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port.to_string(), "-V", version])
+            .args(["-t", "will/unused", "-d"])
             .args(["--will-topic", &will_topic, "--will-payload", "gone", "--will-qos", "1", "--will-retain"])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
+        // Ready once the broker has answered its SUBSCRIBE (so the will is stored): `-d`
+        // prints each packet received. Read on a thread so that a silent client cannot
+        // hang the test.
+        let stdout = dying.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ready = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+                .map_while(Result::ok)
+                .any(|line| line.contains("received SUBACK"));
+            let _ = ready_tx.send(ready);
+        });
+        let ready = ready_rx.recv_timeout(Duration::from_secs(10)).unwrap_or(false);
+        if !ready {
+            let _ = dying.kill();
+        }
+        assert!(ready, "mosquitto_sub never printed its SUBACK within 10 s");
         dying.kill().unwrap();
         dying.wait().unwrap();
         let out = sub_cmd(port, version, &["-t", &will_topic, "-C", "1", "-q", "1", "-F", "%q %r %p"])

@@ -78,6 +78,27 @@ pub fn decode_frame(frame: &[u8], version: Version) -> Observed {
     }
 }
 
+/// The Topic Alias mappings the server set up on one connection (5.0 §3.3.2.3.4): a PUBLISH
+/// with a Topic Name and a Topic Alias sets the mapping, one with an empty Topic Name uses it.
+/// Resolved PUBLISHes carry the topic (and `topic_from_alias = true`), so that matching and
+/// cross-talk see the topic the server meant.
+#[derive(Debug, Default)]
+struct TopicAliases {
+    topics: std::collections::HashMap<u64, String>,
+}
+
+impl TopicAliases {
+    fn resolve(&mut self, packet: &mut Observed) {
+        let (Some(alias), Some(topic)) = (packet.int_property("topic_alias"), packet.text("topic")) else { return };
+        if !topic.is_empty() {
+            self.topics.insert(alias, topic.to_owned());
+        } else if let Some(mapped) = self.topics.get(&alias) {
+            packet.fields.insert("topic".into(), crate::observed::Value::Str(mapped.clone()));
+            packet.fields.insert("topic_from_alias".into(), crate::observed::Value::Bool(true));
+        }
+    }
+}
+
 /// A live connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -190,6 +211,7 @@ async fn read_loop(
 ) {
     let mut buffer: Vec<u8> = Vec::new();
     let mut stream_dead = false;
+    let mut aliases = TopicAliases::default();
     loop {
         let chunk = match reader.read().await {
             Ok(Some(chunk)) => chunk,
@@ -224,7 +246,8 @@ async fn read_loop(
                 Ok(Status::Complete(header)) if buffer.len() >= header.frame_len() => {
                     let rest = buffer.split_off(header.frame_len());
                     let frame = std::mem::replace(&mut buffer, rest);
-                    let observed = decode_frame(&frame, version);
+                    let mut observed = decode_frame(&frame, version);
+                    aliases.resolve(&mut observed);
                     trace.record(&name, Direction::Received, observed.to_string(), &frame);
                     let _ = events.send(Event::Packet(observed));
                 }
@@ -239,5 +262,36 @@ async fn read_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observed::Value;
+
+    fn publish(topic: &str, alias: u64) -> Observed {
+        let mut packet = Observed::malformed(String::new());
+        packet.kind = "PUBLISH".into();
+        packet.error = None;
+        packet.fields.insert("topic".into(), Value::Str(topic.into()));
+        packet.properties.insert("topic_alias".into(), Value::Int(alias));
+        packet
+    }
+
+    #[test]
+    fn a_publish_with_an_empty_topic_gets_the_topic_its_alias_maps_to() {
+        let mut aliases = TopicAliases::default();
+        let mut first = publish("p/a", 1);
+        aliases.resolve(&mut first);
+        assert_eq!(first.text("topic"), Some("p/a"));
+        assert!(!first.fields.contains_key("topic_from_alias"));
+        let mut second = publish("", 1);
+        aliases.resolve(&mut second);
+        assert_eq!(second.text("topic"), Some("p/a"));
+        assert_eq!(second.fields.get("topic_from_alias"), Some(&Value::Bool(true)));
+        let mut unknown = publish("", 2);
+        aliases.resolve(&mut unknown);
+        assert_eq!(unknown.text("topic"), Some(""), "an unknown alias is left for the scenario to judge");
     }
 }

@@ -61,7 +61,7 @@ pub struct PacketPattern {
 /// Packet types a broker can send, with the fields a pattern may name.
 const FIELDS_BY_KIND: &[(&str, &[&str])] = &[
     ("CONNACK", &["session_present", "reason_code"]),
-    ("PUBLISH", &["topic", "qos", "retain", "dup", "packet_id", "payload"]),
+    ("PUBLISH", &["topic", "qos", "retain", "dup", "packet_id", "payload", "topic_from_alias"]),
     ("PUBACK", &["packet_id", "reason_code"]),
     ("PUBREC", &["packet_id", "reason_code"]),
     ("PUBREL", &["packet_id", "reason_code"]),

@@ -59,6 +59,10 @@ pub struct Deviation {
     /// What was observed.
     #[serde(default)]
     pub evidence: Option<String>,
+    /// Do not run the scenario at all (it stops the broker, so running it would leave the
+    /// rest of the run unchecked); it is reported as a known deviation without running.
+    #[serde(default)]
+    pub do_not_run: bool,
 }
 
 impl Profile {
@@ -101,6 +105,9 @@ impl Profile {
             if deviation.scenario.is_none() && deviation.statement.is_none() {
                 return Err(format!("{origin}: a [[deviation]] needs `scenario` or `statement`"));
             }
+            if deviation.do_not_run && (deviation.scenario.is_none() || deviation.evidence.is_none()) {
+                return Err(format!("{origin}: `do_not_run` needs a `scenario` and its `evidence`"));
+            }
             for v in &deviation.versions {
                 v.parse::<Version>().map_err(|e| format!("{origin}: {e}"))?;
             }
@@ -124,6 +131,15 @@ impl Profile {
                 _ => scenario_ok || statement_ok,
             };
             version_ok && matches
+        })
+    }
+
+    /// The `do_not_run` deviation for this scenario run, if any (by scenario id only).
+    pub fn not_to_run(&self, scenario_id: &str, version: Version) -> Option<&Deviation> {
+        self.deviations.iter().find(|d| {
+            d.do_not_run
+                && d.scenario.as_deref() == Some(scenario_id)
+                && (d.versions.is_empty() || d.versions.iter().any(|v| v.parse::<Version>().ok() == Some(version)))
         })
     }
 

@@ -249,7 +249,6 @@ async fn every_transport_passes_against_mosquitto_and_bad_tls_is_an_error() {
         ("wss:// to ws listener", format!("wss://127.0.0.1:{}", ports.ws), with_ca(&pki)),
     ];
 
-    let started = Instant::now();
     for (what, address, tls) in &passing {
         let results = run(&SCENARIOS, address, tls).await;
         assert_eq!(results.len(), SCENARIOS.len() * 2, "{what}: both versions ran");
@@ -271,7 +270,6 @@ async fn every_transport_passes_against_mosquitto_and_bad_tls_is_an_error() {
             .expect("the probe is bounded");
         assert!(probe.problem.as_ref().is_some_and(|p| p.not_mqtt), "{what}: probe {probe:?}");
     }
-    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
 }
 
 /// A peer that accepts TCP connections and never says anything: neither the TLS nor the
@@ -293,13 +291,12 @@ async fn a_silent_peer_times_out_the_handshake_on_every_secure_or_websocket_tran
         let tls = TlsOptions { insecure: true, ..TlsOptions::default() };
         let mut config = config(&address, &tls);
         config.connector = config.connector.clone().with_handshake_timeout(Duration::from_millis(300));
-        let started = Instant::now();
+        // Bounded only to catch a hang: the handshake timeout is what ends it.
         let probe = tokio::time::timeout(Duration::from_secs(5), probe::probe(&config, &[Version::V3_1_1]))
             .await
             .expect("the probe is bounded by the handshake timeout");
         let error = probe.problem.map(|p| p.message).expect("a silent peer is unreachable");
         assert!(error.contains("did not complete within"), "{address}: {error}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{address}: {:?}", started.elapsed());
 
         let results = common::run(selected(&SCENARIOS[..1]), config, Duration::from_secs(10)).await;
         for r in &results {

@@ -291,6 +291,17 @@ async fn attempt(context: &RunContext, scenario: &Scenario, version: Version) ->
     let started = Instant::now();
     let config = &context.config;
     let capabilities = context.capabilities.get(&version).cloned().unwrap_or_default();
+    if let Some(deviation) = config.profile.not_to_run(&scenario.id, version) {
+        return AttemptResult {
+            outcome: Outcome::new(
+                OutcomeKind::KnownDeviation,
+                format!("not run (the broker profile says it stops the broker): {}", deviation.reason),
+            ),
+            trace: Vec::new(),
+            duration: started.elapsed(),
+            findings: Vec::new(),
+        };
+    }
     let needed = scenario.required_capabilities(version);
     if let Some((capability, why)) = capabilities.missing(&needed) {
         return AttemptResult {
