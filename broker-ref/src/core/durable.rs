@@ -276,7 +276,8 @@ impl Core {
                 };
                 (e.delivery.seq, state, &e.delivery)
             }));
-            current.extend(flow.queue.iter().filter(|d| d.qos != QoS::AtMostOnce).map(|d| (d.seq, EntryState::Queued, d)));
+            current
+                .extend(flow.queue.iter().filter(|d| d.qos != QoS::AtMostOnce).map(|d| (d.seq, EntryState::Queued, d)));
         }
         let previous = durable.entries.remove(client).unwrap_or_default();
         if current.is_empty() && previous.is_empty() {
@@ -287,11 +288,9 @@ impl Core {
             match previous.get(&seq) {
                 Some(old) if *old == state => {}
                 Some(_) => out.push((client.to_string(), seq, EntryChange::Put(state, None))),
-                None => out.push((
-                    client.to_string(),
-                    seq,
-                    EntryChange::Put(state, Some(delivery_record(delivery, clock))),
-                )),
+                None => {
+                    out.push((client.to_string(), seq, EntryChange::Put(state, Some(delivery_record(delivery, clock)))))
+                }
             }
             now_stored.insert(seq, state);
         }

@@ -97,7 +97,8 @@ impl Core {
         session.user = record.user.map(Arc::from);
         session.expiry_interval = record.expiry_interval;
         session.last_packet_id = record.last_packet_id;
-        session.next_seq = record.next_seq.max(messages.iter().map(|(seq, _, _)| seq.saturating_add(1)).max().unwrap_or(1));
+        session.next_seq =
+            record.next_seq.max(messages.iter().map(|(seq, _, _)| seq.saturating_add(1)).max().unwrap_or(1));
         let expires_at = match (record.expires_at_ms, record.expiry_interval) {
             (_, NEVER_EXPIRES) => None,
             (Some(at), _) => Some(clock.to_instant(at)),

@@ -135,6 +135,11 @@ impl BrokerHandle {
         self.listeners.iter().find(|(t, _)| *t == transport).map(|(_, a)| *a)
     }
 
+    /// Every listener's transport and address, in the configuration's order.
+    pub fn listeners(&self) -> &[(Transport, SocketAddr)] {
+        &self.listeners
+    }
+
     /// Disconnect every client (5.0: DISCONNECT 0x8B), stop listening and wait until the
     /// connections are closed.
     pub async fn shutdown(mut self) {
