@@ -239,7 +239,7 @@ async fn every_transport_passes_against_the_embedded_broker_and_bad_tls_is_an_er
     let mut toml = String::new();
     for protocol in ["mqtt", "mqtts", "ws", "wss"] {
         write!(toml, "[[listener]]\nprotocol = {protocol:?}\nbind = \"127.0.0.1:0\"\n").unwrap();
-        if protocol.ends_with('s') {
+        if matches!(protocol, "mqtts" | "wss") {
             toml.push_str(&tls);
         }
     }
