@@ -266,17 +266,17 @@ async fn every_transport_passes_against_the_embedded_broker_and_bad_tls_is_an_er
 async fn check_transports(pki: &Pki, ports: Ports, profile: &Profile, log: &dyn Fn() -> String) {
     let insecure = TlsOptions { insecure: true, ..TlsOptions::default() };
     let client_cert =
-        TlsOptions { cert: Some(pki.path("client.pem")), key: Some(pki.path("client.key")), ..with_ca(&pki) };
+        TlsOptions { cert: Some(pki.path("client.pem")), key: Some(pki.path("client.key")), ..with_ca(pki) };
     let rogue_cert = TlsOptions { cert: Some(pki.path("rogue-client.pem")), ..client_cert.clone() };
 
     let passing = [
         ("mqtt://", format!("mqtt://127.0.0.1:{}", ports.plain), TlsOptions::default()),
-        ("mqtts:// --cafile", format!("mqtts://127.0.0.1:{}", ports.tls), with_ca(&pki)),
-        ("mqtts:// --cafile (localhost)", format!("mqtts://localhost:{}", ports.tls), with_ca(&pki)),
+        ("mqtts:// --cafile", format!("mqtts://127.0.0.1:{}", ports.tls), with_ca(pki)),
+        ("mqtts:// --cafile (localhost)", format!("mqtts://localhost:{}", ports.tls), with_ca(pki)),
         ("mqtts:// --insecure", format!("mqtts://127.0.0.1:{}", ports.tls), insecure.clone()),
         ("ws://", format!("ws://127.0.0.1:{}", ports.ws), TlsOptions::default()),
         ("ws:// explicit path", format!("ws://127.0.0.1:{}/mqtt", ports.ws), TlsOptions::default()),
-        ("wss:// --cafile", format!("wss://127.0.0.1:{}", ports.wss), with_ca(&pki)),
+        ("wss:// --cafile", format!("wss://127.0.0.1:{}", ports.wss), with_ca(pki)),
         ("wss:// --insecure", format!("wss://127.0.0.1:{}", ports.wss), insecure),
         ("mqtts:// --cert/--key", format!("mqtts://127.0.0.1:{}", ports.mtls), client_cert),
     ];
@@ -285,11 +285,11 @@ async fn check_transports(pki: &Pki, ports: Ports, profile: &Profile, log: &dyn 
         ("mqtts:// without CA", format!("mqtts://127.0.0.1:{}", ports.tls), TlsOptions::default()),
         ("wss:// without CA", format!("wss://127.0.0.1:{}", ports.wss), TlsOptions::default()),
         // The broker requires a client certificate.
-        ("mqtts:// no client cert", format!("mqtts://127.0.0.1:{}", ports.mtls), with_ca(&pki)),
+        ("mqtts:// no client cert", format!("mqtts://127.0.0.1:{}", ports.mtls), with_ca(pki)),
         ("mqtts:// untrusted client cert", format!("mqtts://127.0.0.1:{}", ports.mtls), rogue_cert),
         // TLS spoken to a plain listener, and plain MQTT to a TLS listener.
-        ("mqtts:// to plain listener", format!("mqtts://127.0.0.1:{}", ports.plain), with_ca(&pki)),
-        ("wss:// to ws listener", format!("wss://127.0.0.1:{}", ports.ws), with_ca(&pki)),
+        ("mqtts:// to plain listener", format!("mqtts://127.0.0.1:{}", ports.plain), with_ca(pki)),
+        ("wss:// to ws listener", format!("wss://127.0.0.1:{}", ports.ws), with_ca(pki)),
     ];
 
     for (what, address, tls) in &passing {
