@@ -20,12 +20,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod core;
 #[cfg(any(test, feature = "_test-support"))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod listeners;
+pub mod log;
 pub mod net;
+pub mod persist;
 #[cfg(any(test, feature = "_test-support"))]
 #[doc(hidden)]
 pub mod testing;

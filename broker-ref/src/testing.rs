@@ -23,6 +23,7 @@ use mqttkit_codec::{
 
 use crate::config::Config;
 use crate::core::{CloseReason, ConnId, Core, Output};
+use crate::persist::model::{Batch, ClientRecord, DeliveryRecord, EntryChange, EntryState, MessageRecord, Snapshot};
 
 /// Something the core did to a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,66 @@ pub enum Event {
 /// A received PUBLISH, as (topic, payload, qos, retain, dup).
 pub type ReceivedPublish = (String, Vec<u8>, QoS, bool, bool);
 
+/// The persistent store as maps: what a core with persistence wrote ([`Harness`] writes
+/// every batch at once unless [`Harness::hold_writes`] is set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryStore {
+    /// Client records by client id.
+    pub clients: BTreeMap<String, ClientRecord>,
+    /// Messages of sessions by client id and number.
+    pub entries: BTreeMap<(String, u64), (EntryState, DeliveryRecord)>,
+    /// Retained messages by topic.
+    pub retained: BTreeMap<String, MessageRecord>,
+    /// Batches written.
+    pub batches: usize,
+}
+
+impl MemoryStore {
+    /// Apply a batch, as the store would.
+    pub fn apply(&mut self, batch: &Batch) {
+        for (client, record) in &batch.clients {
+            match record {
+                Some(r) => self.clients.insert(client.clone(), r.clone()),
+                None => self.clients.remove(client),
+            };
+        }
+        for (client, seq, change) in &batch.entries {
+            let key = (client.clone(), *seq);
+            match change {
+                EntryChange::Put(state, Some(message)) => {
+                    self.entries.insert(key, (*state, message.clone()));
+                }
+                EntryChange::Put(state, None) => {
+                    let entry = self.entries.get_mut(&key).expect("a state change of a stored message");
+                    entry.0 = *state;
+                }
+                EntryChange::Delete => {
+                    self.entries.remove(&key).expect("deleting a stored message");
+                }
+            }
+        }
+        for (topic, record) in &batch.retained {
+            match record {
+                Some(r) => self.retained.insert(topic.clone(), r.clone()),
+                None => self.retained.remove(topic),
+            };
+        }
+        self.batches += 1;
+    }
+
+    /// What a restarted broker would load.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            clients: self.clients.iter().map(|(c, r)| (c.clone(), r.clone())).collect(),
+            entries: self.entries.iter().map(|((c, seq), (state, m))| (c.clone(), *seq, *state, m.clone())).collect(),
+            retained: self.retained.values().cloned().collect(),
+        }
+    }
+}
+
+/// The simulated wall clock at the harness's start (milliseconds since the Unix epoch).
+const WALL_START_MS: u64 = 1_800_000_000_000;
+
 /// A [`Core`] on a simulated clock with its outputs collected.
 #[derive(Debug)]
 pub struct Harness {
@@ -43,6 +104,14 @@ pub struct Harness {
     pub core: Core,
     /// The simulated clock.
     pub now: Instant,
+    /// With persistence: the store the core's batches go to.
+    pub store: MemoryStore,
+    /// With persistence: leave batches unwritten (what waits for them stays unsent) until
+    /// [`Self::write_batches`].
+    pub hold_writes: bool,
+    /// The simulated clock's start, and its wall-clock time then.
+    start: Instant,
+    wall_start_ms: u64,
     /// What the core emitted and nobody has taken yet, in order.
     log: VecDeque<(ConnId, Event)>,
     closed: BTreeMap<ConnId, CloseReason>,
@@ -55,6 +124,14 @@ pub struct Harness {
 /// every clock step).
 pub fn quiet_config() -> Config {
     Config { sys_interval_secs: 0, ..Config::default() }
+}
+
+/// A password hash for the `users` table (one PBKDF2 iteration: test data only).
+///
+/// # Panics
+/// If no random salt can be drawn.
+pub fn hashed(password: &str) -> String {
+    crate::auth::PasswordHash::new(password.as_bytes(), 1).expect("password hash").to_string()
 }
 
 /// A packet identifier from a non-zero number (test data).
@@ -114,6 +191,10 @@ impl Harness {
         Self {
             core: Core::new(config, now),
             now,
+            store: MemoryStore::default(),
+            hold_writes: false,
+            start: now,
+            wall_start_ms: WALL_START_MS,
             log: VecDeque::new(),
             closed: BTreeMap::new(),
             versions: BTreeMap::new(),
@@ -124,6 +205,32 @@ impl Harness {
     /// A core with [`quiet_config`].
     pub fn quiet() -> Self {
         Self::new(quiet_config())
+    }
+
+    /// The simulated wall clock (milliseconds since the Unix epoch).
+    pub fn wall_ms(&self) -> u64 {
+        let elapsed = self.now.saturating_duration_since(self.start).as_millis();
+        self.wall_start_ms.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+    }
+
+    /// The broker stops (as if killed: nothing more is written), is down for `downtime`,
+    /// and starts again from its store. Connections are not carried over.
+    pub fn restart(&self, downtime: Duration) -> Self {
+        let mut next = Self::new(self.core.config().clone());
+        next.wall_start_ms = self.wall_ms().saturating_add(u64::try_from(downtime.as_millis()).unwrap_or(0));
+        next.store = self.store.clone();
+        let (now, wall) = (next.now, next.wall_ms());
+        next.core.restore(next.store.snapshot(), now, wall);
+        next.drain();
+        next
+    }
+
+    /// Write every batch the core has (and what follows from it), even with
+    /// [`Self::hold_writes`].
+    pub fn write_batches(&mut self) {
+        let hold = std::mem::replace(&mut self.hold_writes, false);
+        self.drain();
+        self.hold_writes = hold;
     }
 
     // ------------------------------------------------------------------ driving
@@ -224,6 +331,19 @@ impl Harness {
     /// # Panics
     /// If a connection is written to after it was closed, or closed twice.
     pub fn drain(&mut self) {
+        loop {
+            self.drain_outputs();
+            if self.hold_writes {
+                return;
+            }
+            let wall = self.wall_ms();
+            let Some(batch) = self.core.take_batch(self.now, wall) else { return };
+            self.store.apply(&batch);
+            self.core.batch_written(batch.id);
+        }
+    }
+
+    fn drain_outputs(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Transmit(id) if self.stalled.contains(&id) => self.core.transmitted(id, 0, self.now),

@@ -50,7 +50,7 @@ fn publishes(packets: &[OwnedPacket]) -> Vec<(u16, bool, usize)> {
 fn refused_connack_respects_client_maximum_packet_size() {
     // A refusal CONNACK (5 bytes) was sent to a client whose Maximum Packet Size is 4
     // [MQTT-3.1.2-24]: it must be dropped; the connection is still closed.
-    let users = [("u".into(), "p".into())].into_iter().collect();
+    let users = [("u".into(), mqttkit_broker::testing::hashed("p"))].into_iter().collect();
     let mut h = Harness::new(Config { users, allow_anonymous: false, ..quiet_config() });
     let got = connect(&mut h, 1, "x", &[Property::MaximumPacketSize(4)]);
     assert!(got.is_empty(), "{got:?}");

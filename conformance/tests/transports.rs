@@ -1,6 +1,7 @@
-//! The transports (`mqtt://`, `mqtts://`, `ws://`, `wss://`) against a real mosquitto with
-//! one listener per transport, TLS material generated here with `rcgen`. Skipped (with a
-//! reason) when `mosquitto` is not installed, unless `MQTTKIT_REQUIRE_PEERS=1`.
+//! The transports (`mqtt://`, `mqtts://`, `ws://`, `wss://`) against the embedded reference
+//! broker and against a real mosquitto, each with one listener per transport, TLS material
+//! generated here with `rcgen`. The mosquitto run is skipped (with a reason) when
+//! `mosquitto` is not installed, unless `MQTTKIT_REQUIRE_PEERS=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +16,7 @@ use mqttkit_conformance::engine::RunConfig;
 use mqttkit_conformance::probe;
 use mqttkit_conformance::profile::Profile;
 use mqttkit_conformance::transport::{Address, Connector, TlsOptions};
-use mqttkit_conformance::{OutcomeKind, ScenarioResult, Version};
+use mqttkit_conformance::{OutcomeKind, ScenarioResult, Version, embedded};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 
 /// Scenarios run over every transport: a plain connect, a broker-side close, QoS 1 and 2
@@ -178,6 +179,10 @@ fn profile() -> Profile {
 }
 
 fn config(address: &str, tls: &TlsOptions) -> RunConfig {
+    config_with(address, tls, profile())
+}
+
+fn config_with(address: &str, tls: &TlsOptions, profile: Profile) -> RunConfig {
     let connector = Connector::new(Address::parse(address).expect("address"), tls).expect("connector");
     RunConfig {
         connector,
@@ -186,7 +191,7 @@ fn config(address: &str, tls: &TlsOptions) -> RunConfig {
         max_duration: Duration::from_secs(20),
         username: None,
         password: None,
-        profile: profile(),
+        profile,
         confirm: 1,
     }
 }
@@ -197,15 +202,15 @@ fn selected(ids: &[&str]) -> Vec<mqttkit_conformance::Scenario> {
     scenarios
 }
 
-async fn run(ids: &[&str], address: &str, tls: &TlsOptions) -> Vec<ScenarioResult> {
-    common::run(selected(ids), config(address, tls), Duration::from_secs(25)).await
+async fn run(ids: &[&str], address: &str, tls: &TlsOptions, profile: &Profile) -> Vec<ScenarioResult> {
+    common::run(selected(ids), config_with(address, tls, profile.clone()), Duration::from_secs(25)).await
 }
 
 fn assert_all(results: &[ScenarioResult], kind: OutcomeKind, what: &str, log: &dyn Fn() -> String) {
     assert!(!results.is_empty(), "{what}: nothing ran");
     assert!(
         results.iter().all(|r| r.outcome.kind == kind),
-        "{what}: expected every result to be `{kind}`:\n{}\nmosquitto log:\n{}",
+        "{what}: expected every result to be `{kind}`:\n{}\nbroker log:\n{}",
         common::summary(results),
         log()
     );
@@ -220,20 +225,58 @@ async fn every_transport_passes_against_mosquitto_and_bad_tls_is_an_error() {
     let pki = generate_pki();
     let ports = free_ports();
     let Some(mosquitto) = start_mosquitto(&pki, ports) else { return };
-    let log = || mosquitto.log();
+    check_transports(&pki, ports, &profile(), &|| mosquitto.log()).await;
+}
+
+/// The embedded reference broker with `[[listener]]`s for every transport (the mutual-TLS
+/// one also names users by their certificate's subject): the same scenarios pass over each,
+/// and the same bad TLS set-ups fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transport_passes_against_the_embedded_broker_and_bad_tls_is_an_error() {
+    let pki = generate_pki();
+    let (ca, cert, key) = (pki.path("ca.pem"), pki.path("server.pem"), pki.path("server.key"));
+    let tls = format!("cert_file = {:?}\nkey_file = {:?}\n", cert.display().to_string(), key.display().to_string());
+    let mut toml = String::new();
+    for protocol in ["mqtt", "mqtts", "ws", "wss"] {
+        write!(toml, "[[listener]]\nprotocol = {protocol:?}\nbind = \"127.0.0.1:0\"\n").unwrap();
+        if matches!(protocol, "mqtts" | "wss") {
+            toml.push_str(&tls);
+        }
+    }
+    write!(
+        toml,
+        "[[listener]]\nprotocol = \"mqtts\"\nbind = \"127.0.0.1:0\"\n{tls}ca_file = {:?}\n\
+         require_certificate = true\nuse_subject_as_username = true\n",
+        ca.display().to_string()
+    )
+    .unwrap();
+    let mut config = mqttkit_broker::Config::from_toml(&toml).expect("listener config");
+    config.acl = embedded::embedded_config().acl;
+    config.sys_interval_secs = 0;
+    let broker = mqttkit_broker::Broker::start(config).await.expect("broker starts");
+    let port = |i: usize| broker.listeners()[i].1.port();
+    let ports = Ports { plain: port(0), tls: port(1), ws: port(2), wss: port(3), mtls: port(4) };
+    let profile = Profile { refused_topic: Some(embedded::REFUSED_TOPIC.into()), ..Profile::default() };
+    check_transports(&pki, ports, &profile, &|| "(embedded broker: see the test's output)".to_owned()).await;
+    broker.shutdown().await;
+}
+
+/// Every transport passes the scenarios; untrusted certificates and mismatched transports
+/// are errors, and the probe calls them unreachable.
+async fn check_transports(pki: &Pki, ports: Ports, profile: &Profile, log: &dyn Fn() -> String) {
     let insecure = TlsOptions { insecure: true, ..TlsOptions::default() };
     let client_cert =
-        TlsOptions { cert: Some(pki.path("client.pem")), key: Some(pki.path("client.key")), ..with_ca(&pki) };
+        TlsOptions { cert: Some(pki.path("client.pem")), key: Some(pki.path("client.key")), ..with_ca(pki) };
     let rogue_cert = TlsOptions { cert: Some(pki.path("rogue-client.pem")), ..client_cert.clone() };
 
     let passing = [
         ("mqtt://", format!("mqtt://127.0.0.1:{}", ports.plain), TlsOptions::default()),
-        ("mqtts:// --cafile", format!("mqtts://127.0.0.1:{}", ports.tls), with_ca(&pki)),
-        ("mqtts:// --cafile (localhost)", format!("mqtts://localhost:{}", ports.tls), with_ca(&pki)),
+        ("mqtts:// --cafile", format!("mqtts://127.0.0.1:{}", ports.tls), with_ca(pki)),
+        ("mqtts:// --cafile (localhost)", format!("mqtts://localhost:{}", ports.tls), with_ca(pki)),
         ("mqtts:// --insecure", format!("mqtts://127.0.0.1:{}", ports.tls), insecure.clone()),
         ("ws://", format!("ws://127.0.0.1:{}", ports.ws), TlsOptions::default()),
         ("ws:// explicit path", format!("ws://127.0.0.1:{}/mqtt", ports.ws), TlsOptions::default()),
-        ("wss:// --cafile", format!("wss://127.0.0.1:{}", ports.wss), with_ca(&pki)),
+        ("wss:// --cafile", format!("wss://127.0.0.1:{}", ports.wss), with_ca(pki)),
         ("wss:// --insecure", format!("wss://127.0.0.1:{}", ports.wss), insecure),
         ("mqtts:// --cert/--key", format!("mqtts://127.0.0.1:{}", ports.mtls), client_cert),
     ];
@@ -242,21 +285,21 @@ async fn every_transport_passes_against_mosquitto_and_bad_tls_is_an_error() {
         ("mqtts:// without CA", format!("mqtts://127.0.0.1:{}", ports.tls), TlsOptions::default()),
         ("wss:// without CA", format!("wss://127.0.0.1:{}", ports.wss), TlsOptions::default()),
         // The broker requires a client certificate.
-        ("mqtts:// no client cert", format!("mqtts://127.0.0.1:{}", ports.mtls), with_ca(&pki)),
+        ("mqtts:// no client cert", format!("mqtts://127.0.0.1:{}", ports.mtls), with_ca(pki)),
         ("mqtts:// untrusted client cert", format!("mqtts://127.0.0.1:{}", ports.mtls), rogue_cert),
         // TLS spoken to a plain listener, and plain MQTT to a TLS listener.
-        ("mqtts:// to plain listener", format!("mqtts://127.0.0.1:{}", ports.plain), with_ca(&pki)),
-        ("wss:// to ws listener", format!("wss://127.0.0.1:{}", ports.ws), with_ca(&pki)),
+        ("mqtts:// to plain listener", format!("mqtts://127.0.0.1:{}", ports.plain), with_ca(pki)),
+        ("wss:// to ws listener", format!("wss://127.0.0.1:{}", ports.ws), with_ca(pki)),
     ];
 
     for (what, address, tls) in &passing {
-        let results = run(&SCENARIOS, address, tls).await;
+        let results = run(&SCENARIOS, address, tls, profile).await;
         assert_eq!(results.len(), SCENARIOS.len() * 2, "{what}: both versions ran");
-        assert_all(&results, OutcomeKind::Pass, what, &log);
+        assert_all(&results, OutcomeKind::Pass, what, log);
     }
     for (what, address, tls) in &failing {
-        let results = run(&SCENARIOS[..3], address, tls).await;
-        assert_all(&results, OutcomeKind::Error, what, &log);
+        let results = run(&SCENARIOS[..3], address, tls, profile).await;
+        assert_all(&results, OutcomeKind::Error, what, log);
         for r in &results {
             let reason = r.outcome.reason.as_deref().unwrap_or_default();
             assert!(
@@ -265,7 +308,8 @@ async fn every_transport_passes_against_mosquitto_and_bad_tls_is_an_error() {
             );
         }
         // The CLI's probe reports such a broker as unreachable instead of running scenarios.
-        let probe = tokio::time::timeout(Duration::from_secs(10), probe::probe(&config(address, tls), &[Version::V5]))
+        let config = config_with(address, tls, profile.clone());
+        let probe = tokio::time::timeout(Duration::from_secs(10), probe::probe(&config, &[Version::V5]))
             .await
             .expect("the probe is bounded");
         assert!(probe.problem.as_ref().is_some_and(|p| p.not_mqtt), "{what}: probe {probe:?}");

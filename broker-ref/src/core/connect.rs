@@ -12,6 +12,7 @@ use super::connection::ConnState;
 use super::session::{NEVER_EXPIRES, Session};
 use super::will::WillMessage;
 use super::{CloseReason, ConnId, Core};
+use crate::auth::LoginRefusal;
 
 impl Core {
     pub(super) fn handle_connect(&mut self, id: ConnId, connect: &Connect<'_>, now: Instant) {
@@ -26,14 +27,19 @@ impl Core {
             conn.max_packet_out = usize::try_from(max).unwrap_or(usize::MAX);
         }
         let over_quota = conn.over_quota;
-        let checked = if over_quota { Err(ReasonCode::QUOTA_EXCEEDED) } else { self.check_connect(connect) };
-        let (client_id, assigned) = match checked.and_then(|()| self.client_id_for(connect)) {
-            Ok(ids) => ids,
-            Err(code) => {
-                self.refuse(id, version, code, now);
-                return;
-            }
-        };
+        // A user name from the client's TLS certificate replaces the CONNECT's.
+        let user: Option<Arc<str>> =
+            conn.certificate_user.clone().or_else(|| connect.username.map(|u| Arc::from(u.as_str())));
+        let checked = if over_quota { Err(ReasonCode::QUOTA_EXCEEDED) } else { self.check_connect(id, connect) };
+        let ids = checked.and_then(|()| self.client_id_for(connect));
+        let (client_id, assigned) =
+            match ids.and_then(|ids| self.check_will(connect, user.as_deref(), &ids.0).map(|()| ids)) {
+                Ok(ids) => ids,
+                Err(code) => {
+                    self.refuse(id, connect, user.as_deref(), code, now);
+                    return;
+                }
+            };
         // Session Expiry Interval: 5.0 property (default 0); 3.1.1 clean session → 0,
         // otherwise the session never expires.
         let expiry = if version.is_v5() {
@@ -43,39 +49,57 @@ impl Core {
         } else {
             NEVER_EXPIRES
         };
+        // The session (and a will) change: what is sent from here waits for the store.
+        self.touch_client(&client_id, expiry > 0 || connect.will.is_some());
         self.take_over(&client_id, connect.clean_start, now);
         let session_present = self.attach_session(id, &client_id, connect, expiry);
+        if let Some(session) = self.sessions.get_mut(&client_id) {
+            session.user.clone_from(&user);
+        }
         // From here on the session's own `Arc` is used everywhere (the connection, the
         // subscriptions), so that a session is recognised by pointer when routing.
         let client_id = self.sessions.get_key_value(&client_id).map_or(client_id, |(key, _)| key.clone());
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.user = user;
+            conn.since = now;
+        }
         self.accept(id, &client_id, connect, assigned.as_deref(), expiry, session_present);
+        if let Some(conn) = self.conns.get(&id) {
+            let log = crate::log::ClientLog {
+                client_id: &client_id,
+                user: conn.user.as_deref(),
+                peer: conn.peer,
+                transport: conn.transport,
+                version,
+            };
+            crate::log::connected(log, conn.keep_alive, connect.clean_start, expiry, session_present);
+        }
         self.resume_session(&client_id, now);
     }
 
     /// The checks a CONNECT must pass before a session is touched: the reason code to
     /// refuse it with otherwise.
-    fn check_connect(&self, connect: &Connect<'_>) -> Result<(), ReasonCode> {
+    fn check_connect(&self, id: ConnId, connect: &Connect<'_>) -> Result<(), ReasonCode> {
         let config = &self.config;
         // "If the Server does not support the Authentication Method supplied by the
         // Client, it MAY send a CONNACK with a Reason Code of 0x8C (Bad authentication
-        // method)" [MQTT-4.12.0-1].
+        // method)" [MQTT-5.0: 4.12.0-1].
         if connect.properties.authentication_method().is_some() {
             return Err(ReasonCode::BAD_AUTHENTICATION_METHOD);
         }
-        // [MQTT-3.1.4-2]: authentication and authorization checks.
-        if config.auth_enabled() {
-            let ok = match (connect.username, connect.password) {
-                (Some(user), Some(pass)) => config.users.get(user.as_str()).is_some_and(|p| p.as_bytes() == pass),
-                (Some(_), None) => false,
-                (None, _) => config.allow_anonymous,
-            };
-            if !ok {
-                return Err(if connect.username.is_none() {
-                    ReasonCode::NOT_AUTHORIZED
-                } else {
-                    ReasonCode::BAD_USER_NAME_OR_PASSWORD
-                });
-            }
+        // "The Server MUST perform the processing of Clean Session/Start" only after
+        // authentication: the Server "MAY check that the contents of the CONNECT packet
+        // meet any further restrictions and SHOULD perform authentication and
+        // authorization checks" [MQTT-3.1.1: 3.1.4-2] [MQTT-5.0: 3.1.4-2]. A user name
+        // from a verified client certificate needs no password.
+        let certified = self.conns.get(&id).is_some_and(|c| c.certificate_user.is_some());
+        if !certified {
+            self.auth.check(connect.username.map(|u| u.as_str()), connect.password).map_err(
+                |refusal| match refusal {
+                    LoginRefusal::AnonymousNotAllowed => ReasonCode::NOT_AUTHORIZED,
+                    LoginRefusal::BadCredentials => ReasonCode::BAD_USER_NAME_OR_PASSWORD,
+                },
+            )?;
         }
         if let Some(will) = &connect.will {
             // "If a Server receives a CONNECT packet containing a Will QoS that exceeds its
@@ -92,12 +116,17 @@ impl Core {
             if !self.topic_within_limits(&will.topic) {
                 return Err(ReasonCode::TOPIC_NAME_INVALID);
             }
-            // [MQTT-3.1.4-2]: authorization checks apply to the will topic too.
-            if self.publish_denied(&will.topic) {
-                return Err(ReasonCode::NOT_AUTHORIZED);
-            }
         }
         Ok(())
+    }
+
+    /// Authorisation of the will topic, once the client id is known
+    /// [MQTT-3.1.1: 3.1.4-2] [MQTT-5.0: 3.1.4-2].
+    fn check_will(&self, connect: &Connect<'_>, user: Option<&str>, client_id: &str) -> Result<(), ReasonCode> {
+        match &connect.will {
+            Some(will) if self.publish_denied(user, client_id, &will.topic) => Err(ReasonCode::NOT_AUTHORIZED),
+            _ => Ok(()),
+        }
     }
 
     /// The session key of a CONNECT, and the identifier assigned to it if the client sent
@@ -133,8 +162,20 @@ impl Core {
     }
 
     /// Send a refusing CONNACK (if it fits the client's limit) and close.
-    fn refuse(&mut self, id: ConnId, version: ProtocolVersion, code: ReasonCode, now: Instant) {
+    fn refuse(&mut self, id: ConnId, connect: &Connect<'_>, user: Option<&str>, code: ReasonCode, now: Instant) {
+        let version = connect.version;
         let code = if version.is_v5() { code } else { code.to_v3_connack() };
+        if let Some(conn) = self.conns.get(&id) {
+            // The password is never logged.
+            let log = crate::log::ClientLog {
+                client_id: connect.client_id.as_str(),
+                user,
+                peer: conn.peer,
+                transport: conn.transport,
+                version,
+            };
+            crate::log::refused(log, code);
+        }
         // "If a Server sends a CONNACK packet containing a non-zero Reason Code it MUST
         // set Session Present to 0" [MQTT-3.2.2-6] and "MUST then close the Network
         // Connection" [MQTT-3.2.2-7]. A CONNACK larger than the client's Maximum Packet
@@ -214,7 +255,7 @@ impl Core {
         session_present: bool,
     ) {
         let version = connect.version;
-        let server_keep_alive = if version.is_v5() { self.config.server_keep_alive } else { None };
+        let server_keep_alive = self.server_keep_alive(connect);
         let Some(conn) = self.conns.get_mut(&id) else { return };
         conn.state = ConnState::Active;
         conn.client_id = Some(client_id.clone());
@@ -235,7 +276,7 @@ impl Core {
 
         let mut buf = PropertiesBuf::new();
         if version.is_v5() {
-            let _ = self.connack_properties(&mut buf, connect, assigned, expiry);
+            let _ = self.connack_properties(&mut buf, connect, assigned, expiry, server_keep_alive);
         }
         let properties = buf.properties(PropertyContext::ConnAck).unwrap_or(Properties::EMPTY);
         // "If the Server accepts a connection with Clean Start set to 1, the Server MUST
@@ -258,12 +299,26 @@ impl Core {
         self.send_packet(id, &Packet::ConnAck(connack));
     }
 
+    /// The Server Keep Alive to send a 5.0 client: `server_keep_alive` always, or
+    /// `max_keepalive` when the client asks for more, or for 0 (none).
+    fn server_keep_alive(&self, connect: &Connect<'_>) -> Option<u16> {
+        if !connect.version.is_v5() {
+            return None;
+        }
+        match (self.config.server_keep_alive, self.config.max_keepalive) {
+            (Some(keep_alive), _) => Some(keep_alive),
+            (None, Some(max)) if connect.keep_alive == 0 || connect.keep_alive > max => Some(max),
+            _ => None,
+        }
+    }
+
     fn connack_properties(
         &self,
         buf: &mut PropertiesBuf,
         connect: &Connect<'_>,
         assigned: Option<&str>,
         expiry: u32,
+        server_keep_alive: Option<u16>,
     ) -> Result<(), EncodeError> {
         let config = &self.config;
         let requested = connect.properties.session_expiry_interval().unwrap_or(0);
@@ -271,8 +326,8 @@ impl Core {
             buf.push(Property::SessionExpiryInterval(expiry))?;
         }
         buf.push(Property::ReceiveMaximum(config.receive_maximum.max(1)))?;
-        if let Some(keep_alive) = config.server_keep_alive {
-            // [MQTT-3.2.2-21]: the client uses this instead of its own Keep Alive.
+        if let Some(keep_alive) = server_keep_alive {
+            // [MQTT-5.0: 3.2.2-21]: the client uses this instead of its own Keep Alive.
             buf.push(Property::ServerKeepAlive(keep_alive))?;
         }
         if config.maximum_qos < 2 {
@@ -307,10 +362,8 @@ impl Core {
         // QoS > 0) and PUBREL packets using their original Packet Identifiers"
         // [MQTT-4.4.0-1], in the original order [MQTT-4.6.0-1]. `pump` sends them first,
         // within the new connection's Receive Maximum [MQTT-3.3.4-9].
-        if let Some(session) = self.sessions.get_mut(client) {
-            if let Some(flow) = session.flow.as_deref_mut() {
-                flow.inflight.mark_all_for_resend();
-            }
+        if let Some(flow) = self.sessions.get_mut(client).and_then(|s| s.flow.as_deref_mut()) {
+            flow.inflight.mark_all_for_resend();
         }
         self.pump(client, now);
     }

@@ -59,11 +59,54 @@ pub(super) struct Conn {
     pub(super) connect_expiry: u32,
     /// Opened beyond `max_connections`: its CONNECT is refused.
     pub(super) over_quota: bool,
+    /// The listener's transport (`mqtt`, `mqtts`, `ws`, `wss`), for logs and the API.
+    pub(super) transport: &'static str,
+    /// The user name the client's TLS certificate gives (it replaces the CONNECT's).
+    pub(super) certificate_user: Option<Arc<str>>,
+    /// The user name in force once CONNECT was accepted.
+    pub(super) user: Option<Arc<str>>,
+    /// When the connection opened; once CONNECT was accepted, when that happened.
+    pub(super) since: Instant,
+    /// Traffic counters, for the management API.
+    pub(super) traffic: Traffic,
+    /// Bytes ever queued for this connection, and ever written.
+    pub(super) queued_total: u64,
+    pub(super) written_total: u64,
+    /// With persistence: bytes (counted as `queued_total`) that may be written; those
+    /// after wait for the store (see `durable`).
+    pub(super) release_upto: u64,
+}
+
+/// Bytes and PUBLISH packets in and out of one connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes queued for sending.
+    pub bytes_out: u64,
+    /// PUBLISH packets received.
+    pub messages_in: u64,
+    /// PUBLISH packets sent.
+    pub messages_out: u64,
 }
 
 impl Core {
     /// A network connection was accepted.
     pub fn connection_opened(&mut self, id: ConnId, peer: SocketAddr, now: Instant) {
+        self.connection_opened_from(id, peer, "mqtt", None, now);
+    }
+
+    /// A network connection was accepted on a listener of `transport`; with a TLS client
+    /// certificate that names the user, `certificate_user` (it replaces the CONNECT's user
+    /// name, and no password is checked).
+    pub fn connection_opened_from(
+        &mut self,
+        id: ConnId,
+        peer: SocketAddr,
+        transport: &'static str,
+        certificate_user: Option<Arc<str>>,
+        now: Instant,
+    ) {
         // An id reused while still open: the old connection is gone (as if it had closed).
         if self.conns.contains_key(&id) {
             self.drop_conn(id, true, now);
@@ -88,6 +131,14 @@ impl Core {
             will: None,
             connect_expiry: 0,
             over_quota,
+            transport,
+            certificate_user,
+            user: None,
+            since: now,
+            traffic: Traffic::default(),
+            queued_total: 0,
+            written_total: 0,
+            release_upto: 0,
         };
         self.conns.insert(id, Box::new(conn));
         self.reschedule_conn(id);
@@ -96,6 +147,7 @@ impl Core {
     /// The network connection closed (EOF or error) without the core asking for it.
     pub fn connection_closed(&mut self, id: ConnId, now: Instant) {
         if self.conns.contains_key(&id) {
+            self.log_close(id, "connection closed by the client or lost (no DISCONNECT)");
             self.drop_conn(id, true, now);
         }
     }
@@ -112,6 +164,7 @@ impl Core {
     pub fn handle_bytes(&mut self, id: ConnId, bytes: &[u8], now: Instant) {
         let Some(conn) = self.conns.get_mut(&id) else { return };
         self.stats.bytes_received = self.stats.bytes_received.saturating_add(bytes.len() as u64);
+        conn.traffic.bytes_in = conn.traffic.bytes_in.saturating_add(bytes.len() as u64);
         if conn.partial.is_empty() {
             let Some(used) = self.handle_frames(id, bytes, now) else { return };
             if let Some(conn) = self.conns.get_mut(&id)
@@ -172,6 +225,10 @@ impl Core {
         // Keep alive restarts (the registered deadline is moved when it falls due).
         conn.last_rx = now;
         let state = conn.state;
+        if let (Some(client), true) = (conn.client_id.clone(), changes_session(packet)) {
+            // Noted before the answer is queued: it waits for the store (`durable`).
+            self.touch(&client);
+        }
         match (state, packet) {
             (ConnState::AwaitConnect, Packet::Connect(connect)) => self.handle_connect(id, connect, now),
             (ConnState::AwaitConnect, _) => {
@@ -264,6 +321,22 @@ impl Core {
         if conn.version.is_v5() && conn.state == ConnState::Active {
             self.send_packet(id, &Packet::Disconnect(Disconnect::new(code)));
         }
+    }
+}
+
+/// Whether a packet from a connected client changes its session's durable state (QoS 1
+/// PUBLISH changes only the receivers', noted when delivered).
+fn changes_session(packet: &Packet<'_>) -> bool {
+    match packet {
+        Packet::Publish(publish) => publish.qos.qos() == mqttkit_codec::QoS::ExactlyOnce,
+        Packet::PubAck(_)
+        | Packet::PubRec(_)
+        | Packet::PubRel(_)
+        | Packet::PubComp(_)
+        | Packet::Subscribe(_)
+        | Packet::Unsubscribe(_)
+        | Packet::Disconnect(_) => true,
+        _ => false,
     }
 }
 

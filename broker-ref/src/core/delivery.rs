@@ -57,6 +57,7 @@ impl Core {
     /// Returns the number of sessions it was given to.
     pub fn route(&mut self, msg: Arc<Message>, now: Instant) -> usize {
         if msg.retain && self.config.retain_available {
+            self.retained_changed(&msg.topic);
             self.retained.update(&msg);
         }
         if self.subscribe_denied(&msg.topic) {
@@ -66,13 +67,24 @@ impl Core {
         // [MQTT-3.3.4-2] / [MQTT-3.3.5-1] and all their subscription identifiers
         // [MQTT-3.3.4-3], [MQTT-3.3.4-4].
         let (mut matched, mut shared) = (Vec::new(), Vec::new());
-        let sessions = &self.sessions;
-        let connected = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some());
-        self.subs.matches(&msg.topic, connected, &mut matched, &mut shared);
+        let (sessions, acl) = (&self.sessions, self.config.acl_rules.as_deref());
+        // The ACL file may deny topics inside a filter it let the client subscribe to.
+        let readable = |c: &str| {
+            acl.is_none_or(|acl| {
+                let user = sessions.get(c).and_then(|s| s.user.as_deref());
+                acl.allows(user, c, &msg.topic, crate::auth::Access::Read)
+            })
+        };
+        let eligible = |c: &str| sessions.get(c).is_some_and(|s| s.conn.is_some()) && readable(c);
+        self.subs.matches(&msg.topic, eligible, &mut matched, &mut shared);
         // "If the value is 1, Application Messages MUST NOT be forwarded to a connection
         // with a ClientID equal to the ClientID of the publishing connection"
         // [MQTT-3.8.3-3].
         matched.retain(|(client, opts)| !(opts.no_local && msg.publisher.as_deref() == Some(&**client)));
+        if acl.is_some() {
+            matched.retain(|(client, _)| readable(client));
+            shared.retain(|(client, _)| readable(client));
+        }
         let owners = same_session(&matched);
         let mut deliveries: Vec<Option<Delivery>> = Vec::with_capacity(matched.len());
         for (i, (_, opts)) in matched.iter().enumerate() {
@@ -84,6 +96,7 @@ impl Core {
                 qos: QoS::AtMostOnce,
                 retain: false,
                 sub_ids: Vec::new(),
+                seq: 0,
             });
             entry.qos = entry.qos.max(opts.qos.min(msg.qos));
             // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]: Retain As Published; 3.1.1: "It MUST set
@@ -109,6 +122,7 @@ impl Core {
                 qos: opts.qos.min(msg.qos),
                 retain: opts.retain_as_published && msg.retain,
                 sub_ids: opts.sub_id.into_iter().collect(),
+                seq: 0,
             };
             self.deliver(&client, delivery, Reason::Routed, &mut encodings, now);
         }
@@ -124,6 +138,9 @@ impl Core {
         encodings: &mut SharedEncodings,
         now: Instant,
     ) {
+        if delivery.qos != QoS::AtMostOnce {
+            self.touch(client);
+        }
         let limit = self.config.max_queued_messages;
         let full = self.sessions.get(client).and_then(|s| s.conn).is_some_and(|id| self.outbound_full(id));
         let Some(session) = self.sessions.get_mut(client) else { return };
@@ -161,6 +178,7 @@ impl Core {
     /// Send queued messages while the client's Receive Maximum and its outbound queue
     /// allow (a full queue resumes from [`Core::transmitted`]).
     pub(super) fn pump(&mut self, client: &Arc<str>, now: Instant) {
+        self.touch(client);
         let limit = self.config.max_outbound_bytes;
         loop {
             // One session lookup per message: the session and its connection are borrowed
@@ -289,6 +307,9 @@ impl Core {
         };
         if sent {
             self.stats.messages_sent = self.stats.messages_sent.saturating_add(1);
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.traffic.messages_out = conn.traffic.messages_out.saturating_add(1);
+            }
         } else {
             // "Where a Packet is too large to send, the Server MUST discard it without
             // sending it and then behave as if it had completed sending that Application

@@ -92,6 +92,11 @@ impl Inflight {
         self.entries.iter().position(|e| e.id == id)
     }
 
+    /// Every entry, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &OutFlight> {
+        self.entries.iter()
+    }
+
     /// Record a sent message.
     pub fn push(&mut self, id: PacketId, state: OutState, delivery: Delivery) {
         self.entries.push_back(OutFlight { id, state, delivery, resend: false });
@@ -169,7 +174,7 @@ mod tests {
 
     fn delivery() -> Delivery {
         let msg = Arc::new(Message::new("t", Bytes::new(), QoS::AtLeastOnce, false));
-        Delivery { msg, qos: QoS::AtLeastOnce, retain: false, sub_ids: Vec::new() }
+        Delivery { msg, qos: QoS::AtLeastOnce, retain: false, sub_ids: Vec::new(), seq: 0 }
     }
 
     #[test]

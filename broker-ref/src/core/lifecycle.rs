@@ -14,6 +14,8 @@ use super::{CloseReason, ConnId, Core, Output, add, secs};
 
 impl Core {
     pub(super) fn handle_disconnect(&mut self, id: ConnId, disconnect: &Disconnect<'_>, now: Instant) {
+        let Some(version) = self.conns.get(&id).map(|c| c.version) else { return };
+        self.log_close(id, &crate::log::client_disconnect_reason(disconnect.reason_code, version));
         let Some(conn) = self.conns.get_mut(&id) else { return };
         if conn.version.is_v5() {
             if let Some(expiry) = disconnect.properties.session_expiry_interval() {
@@ -45,12 +47,36 @@ impl Core {
         }
     }
 
+    /// Log why a connection ends (an accepted client at INFO).
+    pub(super) fn log_close(&self, id: ConnId, reason: &str) {
+        let Some(conn) = self.conns.get(&id) else { return };
+        match &conn.client_id {
+            Some(client_id) => crate::log::disconnected(
+                crate::log::ClientLog {
+                    client_id,
+                    user: conn.user.as_deref(),
+                    peer: conn.peer,
+                    transport: conn.transport,
+                    version: conn.version,
+                },
+                reason,
+            ),
+            None => crate::log::closed_before_connect(conn.peer, conn.transport, reason),
+        }
+    }
+
     /// Emit Close (with the bytes still queued for the connection) and forget the
     /// connection.
     pub(super) fn close(&mut self, id: ConnId, reason: CloseReason, publish_will: bool, now: Instant) {
+        let Some(conn) = self.conns.get(&id) else { return };
+        // Refusals were logged with the CONNECT; a client DISCONNECT by its handler.
+        if !matches!(reason, CloseReason::ClientDisconnect | CloseReason::ConnectRefused(_)) {
+            let text = crate::log::close_reason(&reason, conn.version);
+            self.log_close(id, &text);
+        }
         let Some(conn) = self.conns.get_mut(&id) else { return };
         let unsent = Self::take_unsent(conn.out.take());
-        self.outputs.push_back(Output::Close { id, reason, unsent });
+        self.emit_close(Output::Close { id, reason, unsent });
         self.drop_conn(id, publish_will, now);
     }
 
@@ -65,10 +91,13 @@ impl Core {
             release_if_empty(&mut self.conn_timers);
         }
         let Some(client) = conn.client_id else { return };
-        let Some(session) = self.sessions.get_mut(&client) else { return };
+        let Some(session) = self.sessions.get(&client) else { return };
         if session.conn != Some(id) {
             return;
         }
+        let relevant = session.expiry_interval > 0 || conn.will.is_some();
+        self.touch_client(&client, relevant);
+        let Some(session) = self.sessions.get_mut(&client) else { return };
         session.conn = None;
         let expiry = session.expiry_interval;
         // "The Client and Server MUST store the Session State after the Network
@@ -113,6 +142,7 @@ impl Core {
     }
 
     pub(super) fn remove_session(&mut self, client: &Arc<str>) {
+        self.touch(client);
         let Some(session) = self.sessions.remove(client) else { return };
         release_if_empty_map(&mut self.sessions);
         if let Some(at) = session.expires_at {
@@ -128,8 +158,18 @@ impl Core {
         }
     }
 
+    /// An operator disconnects the client `client_id`: DISCONNECT 0x98 (Administrative
+    /// action) in 5.0, then the connection is closed and its will published, as for any
+    /// close the client did not ask for. `false` if the client is not connected.
+    pub fn disconnect_client(&mut self, client_id: &str, now: Instant) -> bool {
+        let Some(id) = self.sessions.get(client_id).and_then(|s| s.conn) else { return false };
+        self.server_disconnect(id, ReasonCode::ADMINISTRATIVE_ACTION);
+        self.close(id, CloseReason::Administrative, true, now);
+        true
+    }
+
     /// Shut down: DISCONNECT 0x8B to every 5.0 client, close every connection. Sessions
-    /// stay in memory (there is no persistence).
+    /// stay in memory (and in the persistent store, when there is one).
     pub fn shutdown(&mut self, now: Instant) {
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {

@@ -69,6 +69,9 @@ pub struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of every matching subscription \[MQTT-3.3.4-3\].
     pub sub_ids: Vec<u32>,
+    /// Its number in the session it was queued in (0 until then): the key of its record
+    /// in the persistent store.
+    pub seq: u64,
 }
 
 /// The PUBLISH of `delivery` for `version`, with the remaining expiry time and the

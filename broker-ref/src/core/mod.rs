@@ -22,11 +22,14 @@
 mod connect;
 mod connection;
 mod delivery;
+mod durable;
 mod inflight;
+mod inspect;
 mod lifecycle;
 mod message;
 mod outputs;
 mod publish;
+mod restore;
 mod retained;
 mod session;
 mod subscribe;
@@ -44,6 +47,8 @@ use std::time::{Duration, Instant};
 
 use mqttkit_codec::ReasonCode;
 
+pub use self::connection::Traffic;
+pub use self::inspect::{ClientDetail, RetainedDetail};
 pub use self::message::{Delivery, Message};
 pub use self::outputs::Output;
 pub use self::subscriptions::{SubOptions, SubscriptionFilter};
@@ -86,12 +91,16 @@ pub enum CloseReason {
     SlowConsumer,
     /// The broker is shutting down.
     ServerShutdown,
+    /// An operator disconnected the client ([`Core::disconnect_client`]).
+    Administrative,
 }
 
 /// The broker state machine.
 #[derive(Debug)]
 pub struct Core {
     config: Arc<Config>,
+    /// Checks user names and passwords.
+    auth: crate::auth::Authenticator,
     /// Boxed: the maps stay small, and a connection's state is one allocation.
     conns: BTreeMap<ConnId, Box<Conn>>,
     /// Connect-timeout and keep-alive deadlines, one entry per connection that has one
@@ -110,6 +119,8 @@ pub struct Core {
     started: Instant,
     next_sys: Option<Instant>,
     next_assigned_id: u64,
+    /// With persistence: what changed and what waits for the store.
+    durable: Option<Box<durable::Durability>>,
 }
 
 fn secs(s: u64) -> Duration {
@@ -125,8 +136,16 @@ impl Core {
     /// A broker with this configuration, started at `now`.
     pub fn new(config: Config, now: Instant) -> Self {
         let next_sys = (config.sys_interval_secs > 0).then_some(now);
+        let users = config
+            .users
+            .iter()
+            .filter_map(|(user, hash)| Some((user.clone(), crate::auth::PasswordHash::parse(hash).ok()?)))
+            .collect();
+        let auth = crate::auth::Authenticator::new(users, config.auth_enabled(), config.allow_anonymous);
+        let config_persistent = config.persistence.is_some();
         Self {
             config: Arc::new(config),
+            auth,
             conns: BTreeMap::new(),
             conn_timers: BTreeSet::new(),
             sessions: HashMap::new(),
@@ -139,6 +158,7 @@ impl Core {
             started: now,
             next_sys,
             next_assigned_id: 0,
+            durable: config_persistent.then(Box::default),
         }
     }
 

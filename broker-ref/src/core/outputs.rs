@@ -101,12 +101,18 @@ impl Outbound {
         }
     }
 
-    /// Fill `dst` with the waiting bytes, in order; the number of slices filled.
-    fn slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>]) -> usize {
+    /// Fill `dst` with at most `limit` of the waiting bytes, in order; the number of
+    /// slices filled.
+    fn slices<'a>(&'a mut self, dst: &mut [IoSlice<'a>], mut limit: usize) -> usize {
         self.seal();
         let mut n = 0;
         for (slot, chunk) in dst.iter_mut().zip(self.chunks.iter()) {
-            *slot = IoSlice::new(chunk);
+            if limit == 0 {
+                break;
+            }
+            let take = chunk.len().min(limit);
+            *slot = IoSlice::new(chunk.get(..take).unwrap_or_default());
+            limit -= take;
             n += 1;
         }
         n
@@ -135,6 +141,11 @@ impl Outbound {
 }
 
 impl Core {
+    /// Whether [`Self::poll_output`] has something.
+    pub fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
+    }
+
     /// The next thing the I/O layer has to do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -142,9 +153,18 @@ impl Core {
 
     /// The bytes waiting for `id` as up to `dst.len()` slices, in order, for one vectored
     /// write; the number of slices filled (0: nothing waiting, or not open).
+    /// With persistence, only bytes the store has caught up with are given (see
+    /// `durable`).
     pub fn transmit<'a>(&'a mut self, id: ConnId, dst: &mut [IoSlice<'a>]) -> usize {
-        match self.conns.get_mut(&id).and_then(|c| c.out.as_deref_mut()) {
-            Some(out) => out.slices(dst),
+        let durable = self.durable.is_some();
+        let Some(conn) = self.conns.get_mut(&id) else { return 0 };
+        let limit = if durable {
+            usize::try_from(conn.release_upto.saturating_sub(conn.written_total)).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        };
+        match conn.out.as_deref_mut() {
+            Some(out) => out.slices(dst, limit),
             None => 0,
         }
     }
@@ -164,15 +184,21 @@ impl Core {
     /// socket took nothing). Writing makes room: messages waiting for it are sent.
     pub fn transmitted(&mut self, id: ConnId, n: usize, now: Instant) {
         let limit = self.config.max_outbound_bytes;
+        let durable = self.durable.is_some();
         let Some(conn) = self.conns.get_mut(&id) else { return };
         let Some(out) = conn.out.as_deref_mut() else { return };
         let was_full = out.len() >= limit;
         out.consume(n);
+        conn.written_total = conn.written_total.saturating_add(n as u64);
         let left = out.len();
+        // Bytes held for the store are not the socket's fault.
+        let writable_left = !durable || conn.release_upto > conn.written_total;
         if left == 0 {
             // Nothing waiting: release the buffers (an idle connection holds none).
             conn.out = None;
             conn.announced = false;
+            conn.stalled_since = None;
+        } else if !writable_left {
             conn.stalled_since = None;
         } else if n > 0 || conn.stalled_since.is_none() {
             // Progress, or the first write the socket did not take whole: the write
@@ -222,9 +248,14 @@ impl Core {
         if !out.push_packet(packet, version, payload) {
             return false;
         }
-        let added = out.len().saturating_sub(before);
-        self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(added as u64);
-        self.announce(id);
+        let added = out.len().saturating_sub(before) as u64;
+        self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(added);
+        conn.traffic.bytes_out = conn.traffic.bytes_out.saturating_add(added);
+        let before_total = conn.queued_total;
+        conn.queued_total = conn.queued_total.saturating_add(added);
+        if self.bytes_queued(id, before_total, super::durable::promises_state(packet)) {
+            self.announce(id);
+        }
         true
     }
 
@@ -232,12 +263,18 @@ impl Core {
     pub(super) fn send_bytes(&mut self, id: ConnId, bytes: Bytes) {
         let Some(conn) = self.conns.get_mut(&id) else { return };
         self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(bytes.len() as u64);
+        conn.traffic.bytes_out = conn.traffic.bytes_out.saturating_add(bytes.len() as u64);
+        let before_total = conn.queued_total;
+        conn.queued_total = conn.queued_total.saturating_add(bytes.len() as u64);
         conn.out.get_or_insert_default().push(bytes);
-        self.announce(id);
+        // Shared encodings are QoS 0 PUBLISH packets: they promise nothing.
+        if self.bytes_queued(id, before_total, false) {
+            self.announce(id);
+        }
     }
 
     /// Tell the I/O layer once that `id` has bytes waiting.
-    fn announce(&mut self, id: ConnId) {
+    pub(super) fn announce(&mut self, id: ConnId) {
         if let Some(conn) = self.conns.get_mut(&id)
             && !conn.announced
         {

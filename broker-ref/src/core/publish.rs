@@ -9,19 +9,26 @@ use mqttkit_codec::{Packet, PacketId, PacketType, Publish, PublishResponse, QoS,
 
 use super::message::Message;
 use super::{ConnId, Core, add, secs};
+use crate::auth::Access;
 
 impl Core {
     pub(super) fn topic_within_limits(&self, topic: &str) -> bool {
         topic.len() <= self.config.max_topic_length && topic.split('/').count() <= self.config.max_topic_levels
     }
 
-    pub(super) fn publish_denied(&self, topic: &str) -> bool {
-        topic.starts_with("$SYS") || self.config.acl.deny_publish.iter().any(|f| filter_matches(f, topic))
+    /// Whether `client` (with `user`) may not publish to `topic`: `$SYS`, the global deny
+    /// list, and the ACL file if there is one.
+    pub(super) fn publish_denied(&self, user: Option<&str>, client: &str, topic: &str) -> bool {
+        topic.starts_with("$SYS")
+            || self.config.acl.deny_publish.iter().any(|f| filter_matches(f, topic))
+            || self.config.acl_rules.as_ref().is_some_and(|acl| !acl.allows(user, client, topic, Access::Write))
     }
 
     pub(super) fn handle_publish(&mut self, id: ConnId, publish: &Publish<'_>, now: Instant) {
-        let Some(conn) = self.conns.get(&id) else { return };
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        conn.traffic.messages_in = conn.traffic.messages_in.saturating_add(1);
         let version = conn.version;
+        let user = conn.user.clone();
         let Some(client) = conn.client_id.clone() else { return };
         let qos = publish.qos.qos();
         self.stats.messages_received = self.stats.messages_received.saturating_add(1);
@@ -55,7 +62,7 @@ impl Core {
 
         let code = if !self.topic_within_limits(&topic) {
             ReasonCode::TOPIC_NAME_INVALID
-        } else if self.publish_denied(&topic) {
+        } else if self.publish_denied(user.as_deref(), &client, &topic) {
             ReasonCode::NOT_AUTHORIZED
         } else {
             let expires_at = if version.is_v5() {

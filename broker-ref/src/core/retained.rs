@@ -36,6 +36,26 @@ impl RetainedStore {
         self.messages.values().filter(|m| filter_matches(filter, &m.topic)).cloned().collect()
     }
 
+    /// Every retained message that has not expired, by topic.
+    pub fn iter(&self, now: Instant) -> impl Iterator<Item = &Arc<Message>> {
+        self.messages.values().filter(move |m| !m.is_expired(now))
+    }
+
+    /// The retained message of `topic`.
+    pub fn get(&self, topic: &str) -> Option<&Arc<Message>> {
+        self.messages.get(topic)
+    }
+
+    /// Store a message as it was (restoring from the persistent store).
+    pub fn restore(&mut self, msg: Arc<Message>) {
+        self.messages.insert(msg.topic.clone(), msg);
+    }
+
+    /// Remove the retained message of `topic`; whether there was one.
+    pub fn remove(&mut self, topic: &str) -> bool {
+        self.messages.remove(topic).is_some()
+    }
+
     /// Number of retained messages.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {

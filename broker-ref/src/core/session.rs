@@ -24,6 +24,8 @@ pub struct Session {
     pub conn: Option<ConnId>,
     /// Protocol version of the last connection.
     pub version: ProtocolVersion,
+    /// User name of the last connection (for the ACL while it is offline).
+    pub user: Option<Arc<str>>,
     /// Subscriptions by filter (looked up by the text as sent, `$share/g/` included).
     pub subscriptions: BTreeMap<SubscriptionFilter, SubOptions>,
     /// Session Expiry Interval in seconds (3.1.1: 0 for clean sessions, never otherwise).
@@ -36,7 +38,9 @@ pub struct Session {
     pub dropped: u64,
     /// The last packet identifier used, kept while `flow` is released (identifiers keep
     /// increasing).
-    last_packet_id: u16,
+    pub(super) last_packet_id: u16,
+    /// The number the next queued message gets ([`Delivery::seq`]).
+    pub(super) next_seq: u64,
 }
 
 /// The QoS 1/2 state of a session.
@@ -63,12 +67,14 @@ impl Session {
             client_id,
             conn: None,
             version,
+            user: None,
             subscriptions: BTreeMap::new(),
             expiry_interval: 0,
             expires_at: None,
             flow: None,
             dropped: 0,
             last_packet_id: 0,
+            next_seq: 1,
         }
     }
 
@@ -97,11 +103,13 @@ impl Session {
 
     /// Queue a delivery. Drop policy: when `limit` messages are queued, the new message is
     /// dropped (drop-newest) and counted in `dropped`. Returns whether it was queued.
-    pub fn enqueue(&mut self, delivery: Delivery, limit: usize) -> bool {
+    pub fn enqueue(&mut self, mut delivery: Delivery, limit: usize) -> bool {
         if self.queued() >= limit {
             self.dropped = self.dropped.saturating_add(1);
             return false;
         }
+        delivery.seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
         self.flow_mut().queue.push_back(delivery);
         true
     }

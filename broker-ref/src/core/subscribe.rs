@@ -11,11 +11,18 @@ use super::delivery::Reason;
 use super::message::{Delivery, SharedEncodings};
 use super::subscriptions::{SubOptions, SubscriptionFilter};
 use super::{ConnId, Core};
+use crate::auth::Access;
 
 impl Core {
-    /// Whether the ACL refuses subscriptions to this filter (or deliveries on this topic).
+    /// Whether the global deny list refuses subscriptions to this filter (or deliveries on
+    /// this topic).
     pub(super) fn subscribe_denied(&self, topic_or_filter: &str) -> bool {
         self.config.acl.deny_subscribe.iter().any(|f| filter_matches(f, topic_or_filter))
+    }
+
+    /// Whether the ACL file (if any) refuses `client` reading `topic_or_filter`.
+    pub(super) fn read_denied(&self, user: Option<&str>, client: &str, topic_or_filter: &str) -> bool {
+        self.config.acl_rules.as_ref().is_some_and(|acl| !acl.allows(user, client, topic_or_filter, Access::Read))
     }
 
     pub(super) fn handle_subscribe(&mut self, id: ConnId, sub: &Subscribe<'_>, now: Instant) {
@@ -63,7 +70,8 @@ impl Core {
         if !self.topic_within_limits(inner) {
             return Err(ReasonCode::TOPIC_FILTER_INVALID);
         }
-        if self.subscribe_denied(inner) {
+        let user = self.sessions.get(client).and_then(|s| s.user.clone());
+        if self.subscribe_denied(inner) || self.read_denied(user.as_deref(), client, inner) {
             return Err(ReasonCode::NOT_AUTHORIZED);
         }
         // "The Server might grant a lower Maximum QoS than the subscriber requested"
@@ -112,6 +120,7 @@ impl Core {
                     msg,
                     retain: true,
                     sub_ids: sub_id.into_iter().collect(),
+                    seq: 0,
                 });
             }
         }

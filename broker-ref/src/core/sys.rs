@@ -51,8 +51,8 @@ pub struct Snapshot {
     pub subscriptions: usize,
     /// Retained messages.
     pub retained: usize,
-    /// Clients.
-    pub clients: Vec<ClientInfo>,
+    /// Clients, when `sys_client_list` is on (the list names peers: off by default).
+    pub clients: Option<Vec<ClientInfo>>,
 }
 
 /// The broker version string.
@@ -74,7 +74,9 @@ pub fn topics(s: &Snapshot, now: Instant) -> Vec<(String, String)> {
         ("$SYS/broker/subscriptions/count".to_owned(), s.subscriptions.to_string()),
         ("$SYS/broker/retained messages/count".to_owned(), s.retained.to_string()),
     ];
-    out.push(("$SYS/broker/clients/list".to_owned(), clients_json(&s.clients)));
+    if let Some(clients) = &s.clients {
+        out.push(("$SYS/broker/clients/list".to_owned(), clients_json(clients)));
+    }
     out
 }
 

@@ -100,6 +100,7 @@ impl Core {
             }
         }
         for (client, will) in self.wills.take_due(now) {
+            self.touch_client(&client, false);
             // "The Server MUST NOT send the Will Message" once reconnected [MQTT-3.1.3-9]:
             // reconnection removed it from the pending list.
             self.publish_will(client, will, now);
@@ -126,6 +127,25 @@ impl Core {
     }
 
     fn publish_sys(&mut self, now: Instant) {
+        // The client list tells whoever may read `$SYS` who is connected and from where:
+        // only with `sys_client_list` (the management API has it behind credentials).
+        let clients = self.config.sys_client_list.then(|| self.sys_client_list());
+        let snapshot = sys::Snapshot {
+            stats: self.stats.clone(),
+            started: self.started,
+            clients_connected: self.sessions.values().filter(|s| s.conn.is_some()).count(),
+            clients_total: self.sessions.len(),
+            subscriptions: self.subs.len(),
+            retained: self.retained.len(),
+            clients,
+        };
+        for (topic, payload) in sys::topics(&snapshot, now) {
+            let msg = Arc::new(Message::new(&topic, Bytes::from(payload), QoS::AtMostOnce, true));
+            self.route(msg, now);
+        }
+    }
+
+    fn sys_client_list(&self) -> Vec<ClientInfo> {
         let mut clients: Vec<ClientInfo> = self
             .sessions
             .values()
@@ -141,19 +161,7 @@ impl Core {
             .collect();
         // Sessions are hashed: the list is sorted for a stable output.
         clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-        let snapshot = sys::Snapshot {
-            stats: self.stats.clone(),
-            started: self.started,
-            clients_connected: self.sessions.values().filter(|s| s.conn.is_some()).count(),
-            clients_total: self.sessions.len(),
-            subscriptions: self.subs.len(),
-            retained: self.retained.len(),
-            clients,
-        };
-        for (topic, payload) in sys::topics(&snapshot, now) {
-            let msg = Arc::new(Message::new(&topic, Bytes::from(payload), QoS::AtMostOnce, true));
-            self.route(msg, now);
-        }
+        clients
     }
 }
 

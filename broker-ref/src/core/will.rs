@@ -77,6 +77,16 @@ impl PendingWills {
         self.by_deadline.insert((at, client));
     }
 
+    /// The pending will of `client` and when it is due.
+    pub fn get(&self, client: &str) -> Option<(Instant, &WillMessage)> {
+        self.wills.get(client).map(|(at, will)| (*at, will))
+    }
+
+    /// Whether `client` has a pending will.
+    pub fn contains(&self, client: &str) -> bool {
+        self.wills.contains_key(client)
+    }
+
     /// Cancel and return the will of `client`.
     pub fn take(&mut self, client: &str) -> Option<WillMessage> {
         let (key, (at, will)) = self.wills.remove_entry(client)?;

@@ -141,11 +141,13 @@ impl Driver {
             max_session_expiry_secs: 1000,
             sys_interval_secs: if variant & 8 != 0 { 70 } else { 0 },
             users: if variant & 16 != 0 {
-                [("u".to_owned(), "p".to_owned())].into_iter().collect()
+                [("u".to_owned(), crate::testing::hashed("p"))].into_iter().collect()
             } else {
                 BTreeMap::new()
             },
             acl: AclConfig { deny_publish: vec!["ro/#".into()], deny_subscribe: vec!["secret/#".into()] },
+            // The write barrier of persistence (batches written at once by the harness).
+            persistence: (variant & 32 != 0).then(|| "fuzz".into()),
             ..Config::default()
         };
         let max_packet_size = usize::try_from(config.max_packet_size).unwrap_or(usize::MAX);

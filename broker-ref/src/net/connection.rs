@@ -15,12 +15,16 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tracing::debug;
 
 use super::{CLOSE_FLUSH, MAX_SLICES, Shared, flush};
 use crate::core::ConnId;
+use crate::listeners::BoxedStream;
+
+/// The halves of a connection's stream (TCP, TLS or WebSocket).
+type Reader = ReadHalf<BoxedStream>;
+pub(super) type Writer = WriteHalf<BoxedStream>;
 
 /// Connections polled by the driver before it lets other tasks run.
 const POLLS_PER_TURN: usize = 64;
@@ -29,8 +33,8 @@ const READS_PER_POLL: usize = 8;
 
 /// The I/O side of one connection, shared by the driver and whoever writes to it.
 pub(super) struct Io {
-    reader: RefCell<OwnedReadHalf>,
-    pub(super) writer: RefCell<Option<OwnedWriteHalf>>,
+    reader: RefCell<Reader>,
+    pub(super) writer: RefCell<Option<Writer>>,
     /// Queues this connection for the driver.
     waker: Arc<ConnWaker>,
     /// The socket did not take everything: the rest is written when it is writable.
@@ -44,7 +48,8 @@ pub(super) struct Io {
 }
 
 impl Io {
-    pub(super) fn new(id: ConnId, reader: OwnedReadHalf, writer: OwnedWriteHalf, ready: &Arc<ReadyQueue>) -> Self {
+    pub(super) fn new(id: ConnId, stream: BoxedStream, ready: &Arc<ReadyQueue>) -> Self {
+        let (reader, writer) = tokio::io::split(stream);
         let waker = Arc::new(ConnWaker { id, queued: AtomicBool::new(false), ready: ready.clone() });
         Self {
             reader: RefCell::new(reader),
@@ -60,6 +65,24 @@ impl Io {
     /// Have the driver poll this connection.
     pub(super) fn wake(&self) {
         Wake::wake_by_ref(&self.waker);
+    }
+
+    /// The waker that has the driver poll this connection.
+    pub(super) fn waker(&self) -> Waker {
+        Waker::from(self.waker.clone())
+    }
+
+    /// Push out what the stream itself buffers (TLS records, WebSocket frames; nothing for
+    /// TCP). `false` if it could not all be written yet: the connection waits until the
+    /// socket is writable, as if the core still had bytes for it.
+    pub(super) fn flush_stream(&self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let mut writer = self.writer.borrow_mut();
+        let Some(w) = writer.as_mut() else { return Ok(true) };
+        match Pin::new(w).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(false),
+        }
     }
 }
 
@@ -149,7 +172,7 @@ enum End {
 }
 
 fn poll_connection(shared: &Rc<Shared>, id: ConnId, io: &Rc<Io>) {
-    let waker = Waker::from(io.waker.clone());
+    let waker = io.waker();
     let mut cx = Context::from_waker(&waker);
     let end = match poll_io(shared, id, io, &mut cx) {
         Poll::Ready(end) => end,
@@ -187,7 +210,7 @@ fn poll_connection(shared: &Rc<Shared>, id: ConnId, io: &Rc<Io>) {
 }
 
 /// Write what was queued before the close (for a while at most), then close.
-async fn close(mut writer: OwnedWriteHalf, unsent: Vec<Bytes>) {
+async fn close(mut writer: Writer, unsent: Vec<Bytes>) {
     let _ = tokio::time::timeout(CLOSE_FLUSH, async {
         for chunk in &unsent {
             writer.write_all(chunk).await?;
@@ -256,7 +279,8 @@ fn poll_write(shared: &Shared, id: ConnId, io: &Io, cx: &mut Context<'_>) -> io:
             let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
             let n = core.transmit(id, &mut slices);
             if n == 0 {
-                io.blocked.set(false);
+                drop(core);
+                io.blocked.set(!io.flush_stream(cx)?);
                 return Ok(());
             }
             let mut writer = io.writer.borrow_mut();
@@ -269,7 +293,7 @@ fn poll_write(shared: &Shared, id: ConnId, io: &Io, cx: &mut Context<'_>) -> io:
         };
         shared.core.borrow_mut().transmitted(id, written, Instant::now());
         if shared.core.borrow().pending_bytes(id) == 0 {
-            io.blocked.set(false);
+            io.blocked.set(!io.flush_stream(cx)?);
             // Writing made room: what waited for it (and other connections) goes out.
             flush(shared);
             return Ok(());

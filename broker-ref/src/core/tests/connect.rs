@@ -194,7 +194,7 @@ fn auth_method_refused() {
 #[test]
 fn password_file_users() {
     let mut users = BTreeMap::new();
-    users.insert("alice".to_owned(), "secret".to_owned());
+    users.insert("alice".to_owned(), crate::testing::hashed("secret"));
     let mut h = Harness::new(Config { sys_interval_secs: 0, users, allow_anonymous: false, ..Config::default() });
     let mut c = Connect::new(V3, MqttStr::new("a").unwrap(), true, 0);
     c.username = Some(MqttStr::new("alice").unwrap());

@@ -81,6 +81,60 @@ fn without_server_keep_alive_the_client_value_is_used() {
     assert_eq!(h.closed(1), Some(&CloseReason::KeepAliveTimeout));
 }
 
+fn capped(max: u16) -> Harness {
+    Harness::new(Config { sys_interval_secs: 0, max_keepalive: Some(max), ..Config::default() })
+}
+
+#[test]
+fn max_keepalive_leaves_a_smaller_keep_alive_alone() {
+    // Cap 60, the client asks 2 s: no Server Keep Alive, the client's 2 s is enforced
+    // [MQTT-3.2.2-22] (unlike server_keep_alive, which would impose 60 s).
+    let mut h = capped(60);
+    let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("small").unwrap(), true, 2));
+    let Packet::ConnAck(c) = ack.packet() else { panic!("{ack:?}") };
+    assert_eq!(c.properties.server_keep_alive(), None);
+    h.advance(Duration::from_millis(2_999));
+    assert!(h.nothing_closed());
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.closed(1), Some(&CloseReason::KeepAliveTimeout));
+}
+
+#[test]
+fn max_keepalive_caps_a_larger_or_absent_keep_alive() {
+    // Cap 60, the client asks 100 s or 0 (none): Server Keep Alive 60, and the server holds
+    // the client to it [MQTT-3.2.2-21] (closed after one and a half times 60 s).
+    for asked in [100, 0] {
+        let mut h = capped(60);
+        let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("big").unwrap(), true, asked));
+        let Packet::ConnAck(c) = ack.packet() else { panic!("{ack:?}") };
+        assert_eq!(c.properties.server_keep_alive(), Some(60), "client asked {asked}");
+        h.advance(Duration::from_millis(89_999));
+        assert!(h.nothing_closed(), "client asked {asked}");
+        h.advance(Duration::from_millis(1));
+        assert_eq!(h.closed(1), Some(&CloseReason::KeepAliveTimeout), "client asked {asked}");
+    }
+    // Exactly the cap is left alone.
+    let mut h = capped(60);
+    let ack = h.connect_with(1, Connect::new(V5, MqttStr::new("equal").unwrap(), true, 60));
+    let Packet::ConnAck(c) = ack.packet() else { panic!("{ack:?}") };
+    assert_eq!(c.properties.server_keep_alive(), None);
+}
+
+#[test]
+fn max_keepalive_does_not_apply_to_v3_clients() {
+    // Documented behaviour: MQTT 3.1.1 has no Server Keep Alive, so a 3.1.1 client asking
+    // for more than the cap is accepted and keeps its own value (mosquitto refuses it
+    // instead; we do not, so that old clients with long keep alives still connect).
+    let mut h = capped(60);
+    let ack = h.connect_with(1, Connect::new(V3, MqttStr::new("old").unwrap(), true, 100));
+    let Packet::ConnAck(c) = ack.packet() else { panic!("{ack:?}") };
+    assert_eq!(c.code, ReasonCode::SUCCESS);
+    h.advance(Duration::from_millis(149_999));
+    assert!(h.nothing_closed(), "held to its own 100 s, not to the cap");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.closed(1), Some(&CloseReason::KeepAliveTimeout));
+}
+
 #[test]
 fn server_keep_alive_not_sent_when_connack_properties_do_not_fit() {
     // The client's Maximum Packet Size is too small for CONNACK properties: they are

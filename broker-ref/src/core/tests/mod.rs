@@ -3,6 +3,7 @@
 
 mod connect;
 mod keep_alive;
+mod persistence;
 mod publish;
 mod sessions;
 mod slow_consumer;

@@ -127,7 +127,7 @@ fn five_thousand_connections_timers_fire_exactly() {
             }
         }
         steps += 1;
-        if steps % 50 == 0 {
+        if steps.is_multiple_of(50) {
             assert_timer_index(&h.core);
         }
     }

@@ -95,8 +95,22 @@ fn client_maximum_packet_size_drops() {
 }
 
 #[test]
-fn sys_topics_published() {
+fn sys_client_list_only_when_configured() {
+    // By default the list (client ids and peer addresses) is not published at all.
     let mut h = Harness::new(Config { sys_interval_secs: 5, ..Config::default() });
+    h.advance(Duration::ZERO);
+    h.connect(1, V5, "s", true);
+    h.subscribe(1, "$SYS/#", q(QoS::AtMostOnce));
+    h.advance(Duration::from_secs(5));
+    let got = h.publishes(1);
+    assert!(got.iter().any(|p| p.0 == "$SYS/broker/clients/connected"), "other $SYS topics still published");
+    assert!(got.iter().all(|p| p.0 != "$SYS/broker/clients/list"), "{got:?}");
+    assert!(got.iter().all(|p| !String::from_utf8_lossy(&p.1).contains("127.0.0.1")), "{got:?}");
+}
+
+#[test]
+fn sys_topics_published() {
+    let mut h = Harness::new(Config { sys_interval_secs: 5, sys_client_list: true, ..Config::default() });
     h.advance(Duration::ZERO);
     h.connect(1, V5, "s", true);
     h.subscribe(1, "$SYS/broker/clients/list", q(QoS::AtMostOnce));
