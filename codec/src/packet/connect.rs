@@ -118,6 +118,7 @@ impl<'a> Connect<'a> {
 
     /// Decode a CONNECT from its fixed-header flags and body. 3.1 has no rule on either
     /// reserved bit: they are accepted and ignored there (as mosquitto does).
+    #[inline]
     pub fn decode_with_flags(header_flags: u8, body: &'a [u8]) -> Result<Self, DecodeError> {
         let (name, rest) = wire::split_binary(body)?;
         let (level, rest) = wire::split_u8(rest)?;
@@ -332,6 +333,7 @@ impl<'a> Connect<'a> {
 }
 
 /// The version (and bridge bit) a protocol name and level announce.
+#[inline]
 fn read_version(name: &[u8], level: u8) -> Result<(ProtocolVersion, bool), DecodeError> {
     // mosquitto bridges set bit 7 of a 3.1 or 3.1.1 level ("try_private").
     let (level_bits, bridge) = match level {
