@@ -346,8 +346,10 @@ pub fn check_roundtrip(seed: &ArbitraryPacket) -> Vec<u8> {
         other => panic!("OwnedPacket refused a valid packet: {other:?}"),
     }
 
-    // A stream decoder hands it out once, then wants more.
-    let mut decoder = StreamDecoder::with_version(version);
+    // A stream decoder hands it out once, then wants more. Its limit is the packet's own
+    // size: a valid packet may be larger than the default limit (fuzz regression
+    // `roundtrip_packet_larger_than_default_limit`).
+    let mut decoder = StreamDecoder::new(DecoderConfig { max_packet_size: len, version: Some(version) });
     decoder.feed(&out);
     assert_eq!(decoder.next_packet(), Ok(Some(packet.clone())));
     assert_eq!(decoder.next_packet(), Ok(None));
